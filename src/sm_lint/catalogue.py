@@ -1,0 +1,158 @@
+"""The rule catalogue: `rules/SMxxx.md` files, each one rule's metadata, documentation and examples.
+
+The same file is the user documentation (`sm-lint rules SM101`) and the test cases: its fenced
+```dockerfile bad``` / ```dockerfile good``` blocks are run by tests/test_rule_examples.py.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+from sm_lint.errors import UsageError
+from sm_lint.findings import Severity
+
+LAYERS = ("dockerfile", "image", "runtime")
+RULE_ID = re.compile(r"SM\d{3}\Z")
+_FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
+_ATTR = re.compile(r"([\w-]+)(?:=(\"[^\"]*\"|\S+))?")
+
+
+class Example(NamedTuple):
+    """One bad or good block, with the context blocks (files, config) written before it."""
+
+    kind: str  # "bad" or "good"
+    dockerfile: str
+    options: Tuple[Tuple[str, str], ...]  # attributes of the fence: gpu=true, target=x, build-arg=A=1
+    files: Tuple[Tuple[str, str], ...]  # (context path, content) from ```... file=PATH``` blocks
+    config: Optional[str]  # TOML text from a ```toml config``` block
+    line: int  # line of the fence in the rule file, for test ids
+
+
+class Rule(NamedTuple):
+    id: str
+    name: str
+    title: str
+    severity: Severity
+    layer: str
+    sources: Tuple[str, ...]
+    path: Path
+    body: str  # the Markdown after the front matter
+
+    def examples(self) -> List[Example]:
+        return list(_examples(self.body, _front_matter_lines(self.path)))
+
+    def section(self, heading: str) -> str:
+        """The text under `## heading`, up to the next `## `, stripped; "" when absent."""
+        match = re.search(rf"^## {re.escape(heading)}[ \t]*\n(.*?)(?=^## |\Z)", self.body, re.M | re.S)
+        return match.group(1).strip() if match else ""
+
+
+def rules_dir() -> Path:
+    """The shipped catalogue (wheel: sm_lint/rules) or, in a source checkout, the repo's rules/."""
+    packaged = Path(__file__).parent / "rules"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def parse_front_matter(text: str) -> Tuple[Dict[str, object], str]:
+    """A small YAML subset (`key: value` and `key:` + `  - item` lists): enough for rule files,
+    and it keeps PyYAML off the start-up path."""
+    if not text.startswith("---\n"):
+        raise ValueError("missing front matter")
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise ValueError("unterminated front matter")
+    meta: Dict[str, object] = {}
+    key: Optional[str] = None
+    for raw in text[4:end].splitlines():
+        if not raw.strip():
+            continue
+        if raw.lstrip().startswith("- ") and key is not None:
+            items = meta.setdefault(key, [])
+            assert isinstance(items, list)
+            items.append(raw.lstrip()[2:].strip())
+            continue
+        name, sep, value = raw.partition(":")
+        if not sep:
+            raise ValueError(f"bad front matter line {raw!r}")
+        key = name.strip()
+        meta[key] = value.strip().strip('"') if value.strip() else []
+    return meta, text[end + 5 :]
+
+
+def _front_matter_lines(path: Path) -> int:
+    text = path.read_text(encoding="utf-8")
+    return text[: text.find("\n---\n", 4) + 5].count("\n")
+
+
+def _examples(body: str, line_offset: int) -> List[Example]:
+    examples: List[Example] = []
+    files: List[Tuple[str, str]] = []
+    config: Optional[str] = None
+    for match in _FENCE.finditer(body):
+        words = match.group(1).split(None, 1)
+        lang = words[0] if words else ""
+        attrs = dict((k, v.strip('"')) for k, v in _ATTR.findall(words[1] if len(words) > 1 else ""))
+        content = match.group(2)
+        if "file" in attrs:
+            files.append((attrs["file"], content))
+        elif lang == "toml" and "config" in attrs:
+            config = content
+        elif lang == "dockerfile" and ("bad" in attrs or "good" in attrs):
+            kind = "bad" if "bad" in attrs else "good"
+            options = tuple((k, v) for k, v in attrs.items() if k not in ("bad", "good"))
+            line = line_offset + body.count("\n", 0, match.start()) + 1
+            examples.append(Example(kind, content, options, tuple(files), config, line))
+            files, config = [], None
+    return examples
+
+
+def _load_rule(path: Path) -> Rule:
+    try:
+        meta, body = parse_front_matter(path.read_text(encoding="utf-8"))
+        sources = meta.get("sources", [])
+        return Rule(
+            id=str(meta["id"]),
+            name=str(meta["name"]),
+            title=str(meta["title"]),
+            severity=Severity.parse(str(meta["severity"])),
+            layer=str(meta["layer"]),
+            sources=tuple(sources) if isinstance(sources, list) else (str(sources),),
+            path=path,
+            body=body,
+        )
+    except (KeyError, ValueError) as error:
+        raise UsageError(f"{path}: broken rule file: {error}") from None
+
+
+class Catalogue:
+    """All rules by id. Loaded once per run; reading ~20 small files costs well under a millisecond."""
+
+    def __init__(self, rules: Dict[str, Rule]) -> None:
+        self.rules = rules
+
+    @classmethod
+    def load(cls, directory: Optional[Path] = None) -> "Catalogue":
+        folder = directory or rules_dir()
+        rules = {}
+        for path in sorted(folder.glob("SM*.md")):
+            rule = _load_rule(path)
+            rules[rule.id] = rule
+        return cls(rules)
+
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self.rules
+
+    def __getitem__(self, rule_id: str) -> Rule:
+        return self.rules[rule_id]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.rules.values())
+
+    def check_ids(self, ids: List[str], where: str) -> None:
+        """Unknown ids in config or on the command line are usage errors, never silently ignored."""
+        unknown = [rule_id for rule_id in ids if rule_id not in self.rules]
+        if unknown:
+            raise UsageError(f"{where}: unknown rule id {', '.join(unknown)} (see `sm-lint rules`)")

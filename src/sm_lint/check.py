@@ -1,0 +1,171 @@
+"""`sm-lint check`: find Dockerfiles, read them safely, resolve each one's configuration, lint them."""
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import os
+import sys
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+
+from sm_lint import config
+from sm_lint.catalogue import Catalogue
+from sm_lint.errors import UsageError
+from sm_lint.findings import Finding, Location, Severity
+
+_PATTERNS = ("dockerfile", "*.dockerfile", "dockerfile.*")
+_SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+
+
+class CheckOptions(NamedTuple):
+    """What the command line says; None leaves the configuration file's value."""
+
+    config_file: Optional[Path] = None
+    ignore: Tuple[str, ...] = ()
+    fail_on: Optional[str] = None
+    gpu: Optional[str] = None
+    build_args: Tuple[Tuple[str, str], ...] = ()
+    target: Optional[str] = None
+    inline_ignores: bool = True
+    context: Optional[Path] = None
+
+
+class CheckResult(NamedTuple):
+    findings: List[Finding]
+    targets: Tuple[str, ...]
+    failed: bool
+    fail_on: str
+
+
+def discover(paths: List[str]) -> List[str]:
+    """Files named on the command line as they are; folders searched for Dockerfile-like names."""
+    found: List[str] = []
+    for raw in paths:
+        if raw == "-":
+            found.append(raw)
+            continue
+        path = Path(raw)
+        if path.is_file():
+            found.append(raw)
+        elif path.is_dir():
+            inside = sorted(_walk(path))
+            if not inside:
+                raise UsageError(f"{raw}: no Dockerfile in this directory (looked for Dockerfile, *.Dockerfile, "
+                                 "Dockerfile.*, *.dockerfile)")
+            found.extend(inside)
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+    return found
+
+
+def _walk(root: Path) -> Iterator[str]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
+        for name in files:
+            lowered = name.lower()
+            if any(fnmatch.fnmatchcase(lowered, pattern) for pattern in _PATTERNS):
+                yield os.path.join(folder, name)
+
+
+def read_dockerfile(path: str) -> str:
+    """The file's text; binary or non-UTF-8 input is a usage error, not a lint finding."""
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read: {error.strerror or error}") from None
+    if b"\0" in data[:8192]:
+        raise UsageError(f"{path}: binary file, not a Dockerfile")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}: not UTF-8 text (byte {error.start}); Dockerfiles must be UTF-8") from None
+
+
+class _Settings:
+    """Per-folder configuration lookup, cached, with the command line layered on top."""
+
+    def __init__(self, options: CheckOptions, catalogue: Catalogue) -> None:
+        self.options = options
+        self.catalogue = catalogue
+        self.cache: Dict[Optional[Path], config.Settings] = {}
+        catalogue.check_ids(list(options.ignore), "--ignore")
+
+    def for_file(self, path: str) -> config.Settings:
+        if self.options.config_file is not None:
+            source: Optional[Path] = self.options.config_file
+            if not source.is_file():
+                raise UsageError(f"{source}: config file not found")
+        else:
+            folder = Path.cwd() if path == "-" else Path(path).parent
+            source = config.find_config(folder)
+        if source not in self.cache:
+            self.cache[source] = self._layer(config.load(source) if source else config.Settings())
+        return self.cache[source]
+
+    def _layer(self, settings: config.Settings) -> config.Settings:
+        where = settings.path or "config"
+        self.catalogue.check_ids([i.rule for i in settings.ignores], where)
+        self.catalogue.check_ids([rule for rule, _ in settings.severity], where)
+        opts = self.options
+        ignores = settings.ignores + tuple(config.Ignore(rule) for rule in opts.ignore)
+        build_args = dict(settings.build_args)
+        build_args.update(dict(opts.build_args))
+        return settings.with_overrides(
+            ignores=ignores, fail_on=opts.fail_on, gpu=opts.gpu, build_args=tuple(build_args.items()),
+            target=opts.target, inline_ignores=None if opts.inline_ignores else False)
+
+
+def run_check(paths: List[str], options: CheckOptions, catalogue: Catalogue,
+              today: Optional[datetime.date] = None) -> CheckResult:
+    from sm_lint.dockerfile.lint import lint_text  # the parser and checks load only for this command
+    from sm_lint.report import failed
+
+    today = today or datetime.date.today()
+    files = discover(paths)
+    layered = _Settings(options, catalogue)
+    findings: List[Finding] = []
+    failing = False
+    for path in files:
+        settings = layered.for_file(path)
+        text = read_dockerfile(path)
+        context = _context_dir(path, settings, options)
+        result = lint_text(text, path, settings, catalogue, context, today)
+        failing = failing or failed(result, settings.fail_on)
+        findings.extend(result)
+    expired = _expired(layered.cache.values(), today, catalogue)
+    findings.extend(expired)
+    fail_on = options.fail_on or next((s.fail_on for s in layered.cache.values()), "warning")
+    failing = failing or failed(expired, fail_on)
+    return CheckResult(findings, tuple(files), failing, fail_on)
+
+
+def _context_dir(path: str, settings: config.Settings, options: CheckOptions) -> Optional[Path]:
+    if options.context is not None:
+        return options.context
+    if settings.context and settings.path:
+        return Path(settings.path).parent / settings.context
+    return Path.cwd() if path == "-" else Path(path).parent
+
+
+def _expired(all_settings: Iterable[config.Settings], today: datetime.date, catalogue: Catalogue) -> List[Finding]:
+    """SM192 once per config file and rule: the ignore stopped applying on its `until` date."""
+    findings = []
+    for settings in all_settings:
+        for item in settings.expired(today):
+            line = _line_of(item.path, item.rule)
+            reason = f" ({item.reason})" if item.reason else ""
+            message = (f"the ignore for {item.rule}{reason} expired on {item.until.isoformat()}: "
+                       f"{item.rule} is reported again")
+            severity = dict(settings.severity).get("SM192") or catalogue["SM192"].severity
+            findings.append(Finding("SM192", Severity(severity), message, Location(item.path, line, 1)))
+    return findings
+
+
+def _line_of(path: str, needle: str) -> int:
+    try:
+        for number, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if needle in text:
+                return number
+    except OSError:
+        pass
+    return 1

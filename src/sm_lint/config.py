@@ -1,0 +1,177 @@
+"""Project configuration: `[tool.sm-lint]` in pyproject.toml or top-level keys in .sm-lint.toml.
+
+Looked up from the Dockerfile's folder upwards to the repository root (the first folder holding
+.git), the nearest file winning; `--config FILE` replaces the lookup. CLI flags are layered on top
+by the caller (see `Settings.with_overrides`).
+"""
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from sm_lint.errors import UsageError
+from sm_lint.findings import Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+FAIL_ON = ("error", "warning", "info", "never")
+GPU_MODES = ("auto", "true", "false")
+_KEYS = {"ignore", "severity", "fail-on", "gpu", "build-args", "inline-ignores", "target", "context"}
+
+
+class Ignore(NamedTuple):
+    rule: str
+    reason: str = ""
+    until: Optional[datetime.date] = None
+
+
+class ExpiredIgnore(NamedTuple):
+    rule: str
+    until: datetime.date
+    reason: str
+    path: str
+
+
+class Settings(NamedTuple):
+    ignores: Tuple[Ignore, ...] = ()
+    severity: Tuple[Tuple[str, Severity], ...] = ()
+    fail_on: str = "warning"
+    gpu: str = "auto"
+    build_args: Tuple[Tuple[str, str], ...] = ()
+    inline_ignores: bool = True
+    target: Optional[str] = None
+    context: Optional[str] = None  # build context folder, relative to the config file's folder
+    path: Optional[str] = None  # the file these settings came from
+
+    def ignored(self, today: datetime.date) -> frozenset:
+        return frozenset(i.rule for i in self.ignores if i.until is None or i.until >= today)
+
+    def expired(self, today: datetime.date) -> List[ExpiredIgnore]:
+        return [
+            ExpiredIgnore(i.rule, i.until, i.reason, self.path or "")
+            for i in self.ignores
+            if i.until is not None and i.until < today
+        ]
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """CLI flags win over the file; a None override leaves the file's value."""
+        return self._replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def find_config(start: Path) -> Optional[Path]:
+    """The nearest .sm-lint.toml, or pyproject.toml with a [tool.sm-lint] table, up to the repo root."""
+    folder = start.resolve()
+    while True:
+        candidate = folder / ".sm-lint.toml"
+        if candidate.is_file():
+            return candidate
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and _has_tool_table(candidate):
+            return candidate
+        if (folder / ".git").exists() or folder.parent == folder:
+            return None
+        folder = folder.parent
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    # A cheap text probe first: most pyproject.toml files have no sm-lint table to parse.
+    try:
+        return "sm-lint" in pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def load(path: Path) -> Settings:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read config: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{path}: invalid TOML: {error}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("sm-lint", {})
+    else:
+        table = data
+    return from_table(table, str(path))
+
+
+def from_table(table: Dict[str, Any], where: str) -> Settings:
+    """Validate a config table; every problem is a usage error naming the file and key."""
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: [tool.sm-lint] must be a table")
+    unknown = sorted(set(table) - _KEYS - {"gate"})
+    if unknown:
+        raise UsageError(f"{where}: unknown config key {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+    settings = Settings(path=where)
+    if "ignore" in table:
+        settings = settings._replace(ignores=tuple(_ignore(item, where) for item in _list(table, "ignore", where)))
+    if "severity" in table:
+        severity = table["severity"]
+        if not isinstance(severity, dict):
+            raise UsageError(f"{where}: severity must be a table of RULE = \"error|warning|info\"")
+        settings = settings._replace(severity=tuple((k, _severity(k, v, where)) for k, v in severity.items()))
+    if "fail-on" in table:
+        settings = settings._replace(fail_on=_choice(table["fail-on"], FAIL_ON, "fail-on", where))
+    if "gpu" in table:
+        value = table["gpu"]
+        text = str(value).lower() if isinstance(value, bool) else value
+        settings = settings._replace(gpu=_choice(text, GPU_MODES, "gpu", where))
+    if "build-args" in table:
+        args = table["build-args"]
+        if not isinstance(args, dict) or not all(isinstance(v, (str, int, float)) for v in args.values()):
+            raise UsageError(f"{where}: build-args must be a table of NAME = \"value\"")
+        settings = settings._replace(build_args=tuple((k, str(v)) for k, v in args.items()))
+    if "inline-ignores" in table:
+        if not isinstance(table["inline-ignores"], bool):
+            raise UsageError(f"{where}: inline-ignores must be true or false")
+        settings = settings._replace(inline_ignores=table["inline-ignores"])
+    for key in ("target", "context"):
+        if key in table:
+            if not isinstance(table[key], str):
+                raise UsageError(f"{where}: {key} must be a string")
+            settings = settings._replace(**{key: table[key]})
+    return settings
+
+
+def _list(table: Dict[str, Any], key: str, where: str) -> List[Any]:
+    value = table[key]
+    if not isinstance(value, list):
+        raise UsageError(f"{where}: {key} must be a list")
+    return value
+
+
+def _ignore(item: Any, where: str) -> Ignore:
+    if isinstance(item, str):
+        return Ignore(item)
+    if isinstance(item, dict) and isinstance(item.get("id"), str):
+        extra = set(item) - {"id", "reason", "until"}
+        if extra:
+            raise UsageError(f"{where}: unknown key {', '.join(sorted(extra))} in ignore entry for {item['id']}")
+        until = item.get("until")
+        if isinstance(until, str):
+            try:
+                until = datetime.date.fromisoformat(until)
+            except ValueError:
+                raise UsageError(f"{where}: ignore {item['id']}: until must be a date (YYYY-MM-DD)") from None
+        if until is not None and not isinstance(until, datetime.date):
+            raise UsageError(f"{where}: ignore {item['id']}: until must be a date (YYYY-MM-DD)")
+        return Ignore(item["id"], str(item.get("reason", "")), until)
+    raise UsageError(f"{where}: ignore entries are rule ids or {{id = \"SM101\", reason = \"...\", until = 2026-12-31}}")
+
+
+def _severity(rule: str, value: Any, where: str) -> Severity:
+    try:
+        return Severity.parse(str(value))
+    except ValueError as error:
+        raise UsageError(f"{where}: severity.{rule}: {error}") from None
+
+
+def _choice(value: Any, choices: Tuple[str, ...], key: str, where: str) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise UsageError(f"{where}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value.lower()

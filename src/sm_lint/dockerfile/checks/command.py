@@ -1,0 +1,160 @@
+"""SM101-SM105: what the container runs, and whether it runs it the way SageMaker Processing needs."""
+from __future__ import annotations
+
+import re
+from typing import Iterator, Optional, Tuple
+
+from sm_lint.dockerfile import shell
+from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
+from sm_lint.dockerfile.stages import Command
+from sm_lint.findings import Hit
+
+# `['a', 'b']`, `["a", "b",]`, `["a" "b"]`: an array of quoted items that json.Unmarshal rejects.
+# Not `[ -f x ]` or `[ "$A" = b ]`, which are shell tests.
+_LOOKS_JSON = re.compile(r"""^\[\s*(?:\]|(["'])(?:[^"'\\]|\\.)*\1\s*(?:[,\]"']|$))""")
+_INITS = frozenset({"tini", "tini-static", "dumb-init", "catatonit"})
+
+
+def _origin(command: Command, ctx: LintContext) -> str:
+    """' (inherited from stage "base")' when an earlier stage set it, else ''."""
+    if ctx.final is not None and command.stage is not ctx.final:
+        name = command.stage.name or str(command.stage.index)
+        return f" (inherited from stage {name!r}, line {command.instruction.start_line})"
+    return ""
+
+
+def _looks_json(command: Optional[Command]) -> bool:
+    return command is not None and not command.exec_form and bool(_LOOKS_JSON.match(command.text))
+
+
+def shell_form_entrypoint(ctx: LintContext) -> Iterator[Hit]:
+    ep = ctx.final.entrypoint if ctx.final else None
+    if ep is None or ep.exec_form or _looks_json(ep):
+        return
+    shell_words = " ".join(ep.argv[:-1])
+    extra = ""
+    if ep.text.split(None, 1)[:1] == ["exec"]:
+        extra = " `exec` makes the program PID 1 but cannot bring the arguments back."
+    yield Hit(
+        ep.instruction.start_line,
+        f"ENTRYPOINT is in shell form{_origin(ep, ctx)}: Docker runs `{shell_words} \"{ep.text}\"`, so "
+        f"ContainerArguments and CMD are silently dropped and {ep.argv[0]} is PID 1, which ignores SIGINT.{extra}",
+        fix=f"Use exec form: ENTRYPOINT {_json_suggestion(ep.text)}",
+    )
+
+
+def shell_form_cmd(ctx: LintContext) -> Iterator[Hit]:
+    final = ctx.final
+    if final is None or final.cmd is None or final.cmd.exec_form or _looks_json(final.cmd):
+        return
+    cmd, ep = final.cmd, final.entrypoint
+    if ep is None or (ep.exec_form and not ep.argv):
+        yield Hit(cmd.instruction.start_line,
+                  f"CMD is in shell form{_origin(cmd, ctx)} and is the command that runs: "
+                  f"{cmd.argv[0]} becomes PID 1 and ignores SIGINT, so the job cannot stop gracefully",
+                  fix=f"Use exec form: CMD {_json_suggestion(cmd.text)}")
+    elif ep.exec_form:
+        yield Hit(cmd.instruction.start_line,
+                  f"CMD is in shell form{_origin(cmd, ctx)}, so the exec-form ENTRYPOINT receives "
+                  f"{list(cmd.argv)!r} as its arguments",
+                  fix=f"Use exec form: CMD {_json_suggestion(cmd.text)}")
+
+
+def malformed_json_form(ctx: LintContext) -> Iterator[Hit]:
+    for _, step in ctx.final_steps():
+        ins = step.instruction
+        if ins.keyword in ("ENTRYPOINT", "CMD", "RUN", "SHELL") and not ins.json and _LOOKS_JSON.match(ins.args):
+            yield Hit(ins.start_line,
+                      f"{ins.keyword} looks like exec form but is not a JSON array of double-quoted strings, "
+                      f"so Docker runs it as shell form: `/bin/sh -c \"{ins.args}\"`",
+                      fix=f"Write valid JSON: {ins.keyword} {_json_suggestion(ins.args)}")
+
+
+def nothing_to_run(ctx: LintContext) -> Iterator[Hit]:
+    final = ctx.final
+    if final is None:
+        return
+    ep, cmd = final.entrypoint, final.cmd
+    if (ep is not None and ep.argv) or (cmd is not None and cmd.argv):
+        return
+    root = final.root
+    if root.base.lower() == "scratch":
+        why = "the image is built FROM scratch, so nothing would run"
+    else:
+        why = (f"it may inherit them from the base image {root.base!r}, which this Dockerfile does not show; "
+               "check the built image with `sm-lint inspect IMAGE`")
+    yield Hit(final.instruction.start_line,
+              f"the final stage sets no ENTRYPOINT or CMD: {why}. A Processing job must then give "
+              "ContainerEntrypoint.",
+              fix="Add an exec-form ENTRYPOINT, for example ENTRYPOINT [\"python3\", \"/app/process.py\"]")
+
+
+def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
+    final = ctx.final
+    if final is None:
+        return
+    argv, setter = _effective_argv(final.entrypoint, final.cmd)
+    if setter is None or not setter.exec_form or not argv or argv[0].rsplit("/", 1)[-1] in _INITS:
+        return  # shell form is SM101/SM102's finding; an init forwards signals itself
+    program = argv[0].rsplit("/", 1)[-1]
+    if is_shell(program) and "-c" in argv[1:2] and len(argv) > 2:
+        yield from _inline_script(argv, program, setter, ctx)
+        return
+    script_path = argv[1] if is_shell(program) and len(argv) > 1 and not argv[1].startswith("-") else argv[0]
+    if not script_path.startswith("/"):
+        script_path = setter.stage.workdir.rstrip("/") + "/" + script_path
+    found = ctx.read_image_file(final, script_path)
+    if found is None:
+        return
+    text, copy = found
+    interpreter = program if is_shell(program) else shebang_shell(text)
+    if interpreter is None:
+        return
+    last = shell.final_command(text, {})
+    if last is None or last.via_exec or shell.forwards_signals(text):
+        return
+    yield Hit(setter.instruction.start_line,
+              f"the entrypoint script {script_path} (from line {copy.instruction.start_line}) runs "
+              f"`{' '.join(last.words)}` on its line {last.line + 1} without `exec`: the {interpreter} "
+              "running the script stays PID 1, ignores SIGINT and does not pass it on",
+              fix=f"End the script with `exec {' '.join(last.words)}`")
+
+
+def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: LintContext) -> Iterator[Hit]:
+    script = argv[2]
+    commands = shell.commands(script, {})
+    last = shell.final_command(script, {})
+    if last is None or last.via_exec or shell.forwards_signals(script):
+        return
+    # Verified with bash 5.2 and dash 0.5.12: `bash -c` execs its last simple command itself,
+    # dash (Debian's /bin/sh) and busybox ash do not.
+    if program == "bash" and len(commands) == 1:
+        return
+    yield Hit(setter.instruction.start_line,
+              f"`{program} -c` runs `{' '.join(last.words)}` without `exec`: the shell stays PID 1, ignores "
+              "SIGINT and does not pass it on",
+              fix=f"Write `exec {' '.join(last.words)}` in the script, or use the program as the exec-form "
+                  "ENTRYPOINT directly")
+
+
+def _effective_argv(ep: Optional[Command], cmd: Optional[Command]) -> Tuple[Tuple[str, ...], Optional[Command]]:
+    """ENTRYPOINT + CMD as Docker combines them, and the instruction that decides PID 1."""
+    if ep is not None and ep.argv:
+        if not ep.exec_form:
+            return ep.argv, ep
+        return ep.argv + (cmd.argv if cmd else ()), ep
+    if cmd is not None:
+        return cmd.argv, cmd
+    return (), None
+
+
+def _json_suggestion(text: str) -> str:
+    words = _LOOSE_WORDS.findall(text.strip().strip("[]"))
+    items = [w.strip().strip(",").strip().strip("'\"") for w in words]
+    items = [item for item in items if item]
+    if items and items[0] == "exec":
+        items = items[1:]
+    return "[" + ", ".join('"' + item.replace('"', '\\"') + '"' for item in items) + "]"
+
+
+_LOOSE_WORDS = re.compile(r"""'[^']*'|"[^"]*"|[^\s,]+""")

@@ -1,0 +1,32 @@
+"""`path:line:col: SMxxx severity: message`, one finding per line, then a summary line."""
+from __future__ import annotations
+
+from typing import List
+
+from sm_lint.findings import Finding, Severity
+from sm_lint.report import RunInfo, counts, failed
+
+_COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
+_RESET = "\033[0m"
+
+
+def render(findings: List[Finding], info: RunInfo) -> str:
+    lines = []
+    for f in findings:
+        where = f"{f.location.path}:{f.location.line}:{f.location.column}"
+        severity = f.severity.label
+        if info.color:
+            severity = f"{_COLOURS[f.severity]}{severity}{_RESET}"
+        lines.append(f"{where}: {f.rule} {severity}: {f.message}")
+    lines.append(summary(findings, info))
+    return "\n".join(lines) + "\n"
+
+
+def summary(findings: List[Finding], info: RunInfo) -> str:
+    files = len(info.targets)
+    checked = f"{files} file{'s' if files != 1 else ''} checked"
+    if not findings:
+        return f"{checked}: no problems"
+    by = ", ".join(f"{n} {label}{'s' if n != 1 else ''}" for label, n in counts(findings).items() if n)
+    verdict = "failed" if failed(findings, info.fail_on) else "passed"
+    return f"{checked}: {len(findings)} finding{'s' if len(findings) != 1 else ''} ({by}); {verdict} (fail-on {info.fail_on})"
