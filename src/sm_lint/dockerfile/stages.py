@@ -253,7 +253,8 @@ def _copies(ins: Instruction, stage: Stage, scope: Mapping[str, str], by_name: M
     heredocs = {doc.name: doc for doc in ins.heredocs}
     raw_dest = words[-1] if ins.json else _expand_quiet(words[-1], scope, escape)
     sources = words[:-1]
-    into_dir = raw_dest.endswith("/") or len(sources) > 1
+    # `.` and `..` name the (existing) working directory, so sources land inside it.
+    into_dir = raw_dest.endswith("/") or raw_dest in (".", "..") or len(sources) > 1
     dest = normalise(raw_dest, stage.workdir)
     copies = []
     for source in sources:

@@ -1,0 +1,66 @@
+"""Every rule page is also its test: each bad example must raise its rule, each good one nothing.
+
+Examples run through the same path as `sm-lint check` (config lookup included), in a temporary
+build context holding the page's `file=` blocks and its `toml config` block.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from sm_lint.catalogue import Catalogue, Example, Rule
+from sm_lint.check import CheckOptions, run_check
+from sm_lint.dockerfile.checks import CHECKS, ENGINE_RULES
+
+CATALOGUE = Catalogue.load()
+
+
+def _cases() -> List[pytest.param]:
+    cases = []
+    for rule in CATALOGUE:
+        for example in rule.examples():
+            cases.append(pytest.param(rule, example, id=f"{rule.id}-{example.kind}-L{example.line}"))
+    return cases
+
+
+def _run(example: Example, tmp_path: Path) -> List[str]:
+    (tmp_path / ".git").mkdir()  # stop the config lookup here
+    for name, content in example.files:
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    if example.config is not None:
+        (tmp_path / ".sm-lint.toml").write_text(example.config)
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(example.dockerfile)
+    options = dict(example.options)
+    gpu = options.get("gpu")
+    result = run_check([str(dockerfile)], CheckOptions(gpu=gpu, target=options.get("target")), CATALOGUE)
+    return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
+
+
+@pytest.mark.parametrize("rule, example", _cases())
+def test_rule_example(rule: Rule, example: Example, tmp_path: Path) -> None:
+    found = _run(example, tmp_path)
+    if example.kind == "bad":
+        assert any(f.startswith(rule.id + ":") for f in found), f"{rule.id} not raised; got {found}"
+    else:
+        assert found == [], f"good example of {rule.id} raised {found}"
+
+
+@pytest.mark.parametrize("rule", list(CATALOGUE), ids=lambda r: r.id)
+def test_rule_page_is_complete(rule: Rule) -> None:
+    kinds = {example.kind for example in rule.examples()}
+    assert kinds == {"bad", "good"}, f"{rule.id} needs at least one bad and one good example"
+    for heading in ("What it does", "Why is this bad?", "Example", "Use instead"):
+        assert rule.section(heading), f"{rule.id} lacks the section {heading!r}"
+    assert rule.sources, f"{rule.id} cites no source"
+    assert rule.path.name == f"{rule.id}.md"
+
+
+def test_every_dockerfile_rule_has_one_implementation_and_back() -> None:
+    documented = {rule.id for rule in CATALOGUE if rule.layer == "dockerfile"}
+    implemented = set(CHECKS) | ENGINE_RULES
+    assert documented == implemented
