@@ -97,8 +97,8 @@ def test_directory_search(repo: Path) -> None:
 @pytest.mark.parametrize("setup, message", [
     (lambda d: d / "missing", "no such file or directory"),
     (lambda d: d, "no Dockerfile in this directory"),
-    (lambda d: write(d, "", "Dockerfile").write_bytes(b"FROM x\x00\x01") or d / "Dockerfile", "binary file"),
-    (lambda d: write(d, "", "Dockerfile").write_bytes(b"FROM caf\xe9\n") or d / "Dockerfile", "not UTF-8"),
+    (lambda d: write(d, "", "Dockerfile").write_bytes(b"FROM x\x00\x01") and d / "Dockerfile", "binary file"),
+    (lambda d: write(d, "", "Dockerfile").write_bytes(b"FROM caf\xe9\n") and d / "Dockerfile", "not UTF-8"),
 ])
 def test_input_errors_exit_2_with_one_line(tmp_path: Path, setup, message: str) -> None:
     result = run("check", str(setup(tmp_path)))

@@ -28,6 +28,7 @@ _DRIVER_PACKAGE = re.compile(
     r"|nvidia-headless-(?:no-dkms-)?\d+(?:-server|-open)?|nvidia-dkms-\d+(?:-server|-open)?"
     r"|nvidia-kernel-(?:common|source|open)-\d+|cuda-drivers(?:-\d+)?|kmod-nvidia(?:-[\w.-]+)?"
     r"|xorg-x11-drv-nvidia(?:-[\w.-]+)?|nvidia-open(?:-\d+)?|nvidia-kmod(?:-[\w.-]+)?"
+    r"|nvidia-(?:compute|compute-utils|gl|video)-g0\d|nvidia-open-driver-g0\d[\w.-]*"
     r"|cuda|cuda-\d+-\d+|cuda-runtime-\d+-\d+)$"
 )
 _TOOLKIT_PACKAGE = re.compile(

@@ -43,13 +43,15 @@ def driver_bundled(ctx: LintContext) -> Iterator[Hit]:
     if ctx.final is None:
         return
     for copy in ctx.final.copies:
-        names = [copy.source, copy.destination]
-        if any(nvidia.is_driver_installer(n) for n in names):
+        landed = copy.destination
+        if copy.into_dir and copy.source:
+            landed = landed.rstrip("/") + "/" + copy.source.rstrip("/").rsplit("/", 1)[-1]
+        if nvidia.is_driver_installer(landed):
             yield Hit(copy.instruction.start_line, f"{copy.instruction.keyword} adds the NVIDIA driver installer "
                       f"{copy.source}", fix=fix)
-        elif any(nvidia.is_driver_file(n) for n in names if n):
+        elif nvidia.is_driver_file(landed):
             yield Hit(copy.instruction.start_line,
-                      f"{copy.instruction.keyword} puts the NVIDIA driver file {copy.destination} into the image: "
+                      f"{copy.instruction.keyword} puts the NVIDIA driver file {landed} into the image: "
                       "libnvidia-container then fails with `file exists` when it mounts the host's driver",
                       fix="Remove it; the host's driver is mounted into GPU containers at run time")
 
