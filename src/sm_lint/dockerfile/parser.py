@@ -189,31 +189,33 @@ def _parse_json(rest: str) -> Optional[Tuple[str, ...]]:
 # --- line parsers (line_parsers.go) --------------------------------------------------------
 
 
-def _words_regex(escape: str) -> "re.Pattern[str]":
+def _words_regex(escape: str, dangling: bool) -> "re.Pattern[str]":
     """One parseWords word: plain runs, escape pairs and quoted runs, quotes kept.
 
     Inside single quotes the escape token is literal. An escape token that is the very last
-    character of the text is dropped (group `d`), whether in a word or in double quotes.
+    character of the text is dropped by BuildKit, whether in a word or in double quotes; the
+    `dangling` variant (for text ending in the escape token) marks it with groups d / dq.
     """
     e = re.escape(escape)
-    sp = re.escape(GO_SPACE)
-    return re.compile(
-        r"(?:[^%(sp)s'\"%(e)s]+|%(e)s(?:.|(?P<d>\Z))|'[^']*'?|\"(?:%(e)s.|[^\"%(e)s])*(?:\"|(?P<dq>%(e)s)?\Z))+"
-        % {"sp": sp, "e": e},
-        re.S,
-    )
+    pattern = r"(?:[^%(sp)s'\"%(e)s]+|%(e)s.|'[^']*'?|\"(?:%(e)s.|[^\"%(e)s])*\"?)+"
+    if dangling:
+        pattern = r"(?:[^%(sp)s'\"%(e)s]+|%(e)s(?:.|(?P<d>\Z))|'[^']*'?|\"(?:%(e)s.|[^\"%(e)s])*(?:\"|(?P<dq>%(e)s)?\Z))+"
+    return re.compile(pattern % {"sp": re.escape(GO_SPACE), "e": e}, re.S)
 
 
-_WORDS: Dict[str, "re.Pattern[str]"] = {}
+_WORDS: Dict[Tuple[str, bool], "re.Pattern[str]"] = {}
 
 
 def _parse_words(rest: str, escape: str) -> List[str]:
     """parseWords: split on unicode spaces, keeping quotes and escapes in the words."""
     if escape not in rest and "'" not in rest and '"' not in rest:
         return [word for word in GO_SPACE_RUN.split(rest) if word]
-    pattern = _WORDS.get(escape)
+    dangling = rest.endswith(escape)
+    pattern = _WORDS.get((escape, dangling))
     if pattern is None:
-        pattern = _WORDS[escape] = _words_regex(escape)
+        pattern = _WORDS[escape, dangling] = _words_regex(escape, dangling)
+    if not dangling:
+        return pattern.findall(rest)
     words = []
     for m in pattern.finditer(rest):
         word = m.group()
@@ -557,7 +559,7 @@ def _can_contain_heredoc(node: Instruction) -> bool:
 # --- Parse ---------------------------------------------------------------------------------
 
 
-def chomp(content: str) -> str:
+def _chomp(content: str) -> str:
     """ChompHeredocContent: drop the leading tabs of every line (for `<<-`)."""
     return re.sub(r"(?m)^\t+", "", content)
 
@@ -592,7 +594,7 @@ def _trim_continuation(token: str, escape: str) -> Tuple[str, bool]:
 
 
 class _State:
-    """Parser state: directives, escape token, source lines."""
+    """The parser directives seen so far, and whether more may follow."""
 
     __slots__ = ("escape", "syntax", "escape_line", "seen", "done")
 
@@ -637,7 +639,13 @@ def parse(text: str) -> ParsedDockerfile:
         text = text[1:]  # discardBOM on the first line
     pieces, final_newline = _split_lines(text)
     if "\r" in text:
-        lines = tuple(p[:-1] if p.endswith("\r") else p for p in pieces)
+        # One \r before each line end is part of the ending, as for BuildKit's trimNewline.
+        stripped = text.replace("\r\n", "\n").split("\n")
+        if final_newline:
+            stripped.pop()
+        elif stripped[-1].endswith("\r"):
+            stripped[-1] = stripped[-1][:-1]
+        lines = tuple(stripped)
     else:
         lines = tuple(pieces)
     too_long = -1
@@ -679,10 +687,9 @@ def parse(text: str) -> ParsedDockerfile:
                 stripped = piece.lstrip(GO_SPACE)
                 if stripped.startswith("#"):
                     continue  # a comment line inside a continuation is skipped
-                token = piece.rstrip("\r")
-                if not stripped.rstrip("\r"):
-                    continue  # so is an empty one (BuildKit warns about it)
-                token, end_of_line = _trim_continuation(token, escape)
+                if not stripped:
+                    continue  # so is a blank one (BuildKit warns about it)
+                token, end_of_line = _trim_continuation(piece.rstrip("\r"), escape)
                 chunks.append(token)
             line = "".join(chunks)
         try:
@@ -744,7 +751,7 @@ def _read_heredocs(
             raise DockerfileSyntaxError("unterminated heredoc", start, index)
         content = "".join(body)
         if doc.chomp:
-            content = chomp(content)
+            content = _chomp(content)
         found.append(doc._replace(content=content))
     sub = node.sub
     if sub is not None:
