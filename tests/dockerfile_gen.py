@@ -11,7 +11,9 @@ NUL is never generated: the `dockerfile` package passes the text to Go as a C st
 from __future__ import annotations
 
 import random
-from typing import Callable, List
+from typing import Callable, List, Sequence, Tuple, TypeVar
+
+T = TypeVar("T")
 
 KEYWORDS = (
     "FROM", "RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "ENV", "LABEL", "ARG",
@@ -40,7 +42,7 @@ class _Gen:
     def chance(self, p: float) -> bool:
         return self.r.random() < p
 
-    def pick(self, seq):  # type: ignore[no-untyped-def]
+    def pick(self, seq: Sequence[T]) -> T:
         return self.r.choice(seq)
 
     def space(self) -> str:
@@ -142,14 +144,14 @@ class _Gen:
             return self.flags() + self.text()
         return (self.flags() if self.chance(0.2) else "") + self.text()
 
-    def heredoc_words(self) -> List[str]:
+    def heredoc_words(self) -> List[Tuple[str, str, bool]]:
         docs = []
         for _ in range(self.r.randint(1, 2)):
             name = self.pick(HEREDOC_NAMES)
             fd = self.pick(("", "", "", "3", "10"))
             dash = self.pick(("", "", "-"))
             docs.append((fd + "<<" + dash + name, name, dash == "-"))
-        return docs  # type: ignore[return-value]
+        return docs
 
     def body_lines(self, name: str, chomp: bool) -> List[str]:
         lines = []

@@ -12,7 +12,7 @@ its UTF-8 bytes, so non-ASCII text there comes out the way BuildKit mangles it.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from .lex import GO_SPACE, GO_SPACE_RUN, ExpansionError, go_quote, process
 from .syntax import Directives, DockerfileSyntaxError, Heredoc, Instruction, ParsedDockerfile
@@ -98,8 +98,8 @@ def _deep_json_valid(text: str) -> bool:
         if m is None:
             return False
         pos = m.end()
-        kind = m.lastgroup
-        tok = m.group(kind)
+        kind = m.lastgroup or ""
+        tok = m.group(kind or 0)
         if expect in ("value", "value_or_close"):
             if tok == "]" and expect == "value_or_close":
                 stack.pop()
@@ -602,7 +602,7 @@ class _State:
         self.escape = "\\"
         self.syntax: Optional[str] = None
         self.escape_line = 0
-        self.seen: set = set()
+        self.seen: Set[str] = set()
         self.done = False
 
     def directive(self, token: str, lineno: int) -> None:
@@ -640,12 +640,12 @@ def parse(text: str) -> ParsedDockerfile:
     pieces, final_newline = _split_lines(text)
     if "\r" in text:
         # One \r before each line end is part of the ending, as for BuildKit's trimNewline.
-        stripped = text.replace("\r\n", "\n").split("\n")
+        source = text.replace("\r\n", "\n").split("\n")
         if final_newline:
-            stripped.pop()
-        elif stripped[-1].endswith("\r"):
-            stripped[-1] = stripped[-1][:-1]
-        lines = tuple(stripped)
+            source.pop()
+        elif source[-1].endswith("\r"):
+            source[-1] = source[-1][:-1]
+        lines = tuple(source)
     else:
         lines = tuple(pieces)
     too_long = -1
