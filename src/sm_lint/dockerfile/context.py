@@ -59,6 +59,18 @@ class LintContext:
         return [(script, pkg) for script in self.scripts
                 for pkg in shell.package_installs(script.text, script.step.vars)]
 
+    def line_in(self, script: Script, offset: int, *needles: str) -> int:
+        """The Dockerfile line of something found at `offset` in a script. Continuation lines were
+        joined into one, so there the first source line mentioning a needle is the best answer."""
+        if not script.joined:
+            return script.first_line + offset
+        ins = script.step.instruction
+        for needle in needles:
+            for number in range(ins.start_line, min(ins.end_line, len(self.parsed.lines)) + 1):
+                if needle and needle in self.parsed.lines[number - 1]:
+                    return number
+        return ins.start_line
+
     def read_image_file(self, stage: Stage, path: str) -> Optional[Tuple[str, Copy]]:
         """The text of `path` in `stage`'s image when a COPY/ADD from the context or a heredoc put it there."""
         copy = stage.source_of(path)

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Iterator, List, NamedTuple, Optional
 
 from sm_lint import nvidia
-from sm_lint.dockerfile.checks.optml import _line
+from sm_lint.dockerfile import shell
 from sm_lint.dockerfile.context import LintContext
 from sm_lint.findings import Hit
 
 SYSTEM_MANAGERS = frozenset({"apt", "apt-get", "yum", "dnf", "microdnf", "zypper", "apk", "dpkg", "rpm"})
 CONDA_MANAGERS = frozenset({"conda", "mamba", "micromamba"})
-PIP_MANAGERS = frozenset({"pip", "pip3", "uv"})
+PIP_MANAGERS = frozenset({"pip"})
 _GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "CUDA_VERSION")
 
 
@@ -27,7 +27,7 @@ def driver_bundled(ctx: LintContext) -> Iterator[Hit]:
     fix = "Install only the CUDA toolkit (for example cuda-toolkit-12-2 or an nvidia/cuda -runtime base image)"
     for script, pkg in ctx.packages:
         if pkg.manager in SYSTEM_MANAGERS and nvidia.is_driver_package(pkg.package.split("=")[0]):
-            yield Hit(_line(script, pkg.line),
+            yield Hit(ctx.line_in(script, pkg.line, pkg.package),
                       f"{pkg.manager} installs {pkg.package}, which is or pulls in the NVIDIA driver: the host's "
                       "driver is injected at run time and a bundled one breaks GPU start-up", fix=fix)
     for script in ctx.scripts:
@@ -88,11 +88,11 @@ def gpu_evidence(ctx: LintContext) -> List[Evidence]:
     if root is not None and nvidia.BaseImage(root.base).is_gpu:
         found.append(Evidence(root.instruction.start_line, f"base image {root.base}"))
     for script, pkg in ctx.packages:
-        line = _line(script, pkg.line)
+        line = ctx.line_in(script, pkg.line, pkg.package)
         if pkg.manager in SYSTEM_MANAGERS and (nvidia.is_driver_package(pkg.package) or
                                                nvidia.is_toolkit_package(pkg.package)):
             found.append(Evidence(line, f"{pkg.manager} installs {pkg.package}"))
-        elif pkg.manager in PIP_MANAGERS | {"python"} and _pip_cuda(pkg):
+        elif pkg.manager in PIP_MANAGERS and _pip_cuda(pkg):
             found.append(Evidence(line, f"pip installs the CUDA build {pkg.spec or pkg.package}"))
         elif pkg.manager in CONDA_MANAGERS and nvidia.is_conda_toolkit(_conda_name(pkg.package)):
             found.append(Evidence(line, f"{pkg.manager} installs {pkg.package}"))
@@ -112,10 +112,10 @@ def toolkit_evidence(ctx: LintContext) -> List[Evidence]:
     if root is not None and nvidia.BaseImage(root.base).provides_toolkit:
         found.append(Evidence(root.instruction.start_line, f"base image {root.base}"))
     for script, pkg in ctx.packages:
-        line = _line(script, pkg.line)
+        line = ctx.line_in(script, pkg.line, pkg.package)
         if pkg.manager in SYSTEM_MANAGERS and nvidia.is_toolkit_package(pkg.package.split("=")[0]):
             found.append(Evidence(line, f"{pkg.manager} installs {pkg.package}"))
-        elif pkg.manager in PIP_MANAGERS | {"python"} and (_pip_cuda(pkg) or _name(pkg.package) == "torch"):
+        elif pkg.manager in PIP_MANAGERS and (_pip_cuda(pkg) or _name(pkg.package) == "torch"):
             # Linux x86_64 torch wheels from PyPI depend on the nvidia-*-cu12 runtime wheels.
             if _name(pkg.package) != "torch" or not _cpu_index(pkg.index):
                 found.append(Evidence(line, f"pip installs {pkg.spec or pkg.package}"))
@@ -141,13 +141,11 @@ def _conda_name(package: str) -> str:
     return _name(package.split("::")[-1])
 
 
-def _pip_cuda(pkg: "object") -> bool:
-    spec = getattr(pkg, "spec", None) or getattr(pkg, "package")
-    index: Optional[str] = getattr(pkg, "index", None)
-    name = _name(getattr(pkg, "package"))
+def _pip_cuda(pkg: shell.PackageInstall) -> bool:
+    name = _name(pkg.package)
     if name in ("torch", "torchvision", "torchaudio"):
-        return nvidia.is_torch_cuda(spec, index)
-    return nvidia.is_pip_cuda(name) or nvidia.is_pip_cuda(str(spec).split("==")[0])
+        return nvidia.is_torch_cuda(pkg.spec or pkg.package, pkg.index)
+    return nvidia.is_pip_cuda(name) or nvidia.is_pip_cuda((pkg.spec or "").split("==")[0])
 
 
 def _cpu_index(index: Optional[str]) -> bool:

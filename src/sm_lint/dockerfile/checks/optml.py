@@ -1,6 +1,7 @@
 """SM110-SM114: the final image puts something under /opt/ml, which SageMaker mounts over at run time."""
 from __future__ import annotations
 
+import posixpath
 from typing import Iterator, Tuple
 
 from sm_lint.dockerfile import shell
@@ -54,14 +55,14 @@ def volume_in_opt_ml(ctx: LintContext) -> Iterator[Hit]:
 def run_writes_opt_ml(ctx: LintContext) -> Iterator[Hit]:
     for script, write in _opt_ml_writes(ctx):
         if write.command != "mkdir":
-            yield Hit(_line(script, write.line),
+            yield Hit(ctx.line_in(script, write.line, write.path, posixpath.basename(write.path)),
                       f"RUN writes {write.path} ({write.command}): {_VANISH}", fix=_FIX)
 
 
 def run_mkdir_opt_ml(ctx: LintContext) -> Iterator[Hit]:
     for script, write in _opt_ml_writes(ctx):
         if write.command == "mkdir":
-            yield Hit(_line(script, write.line),
+            yield Hit(ctx.line_in(script, write.line, write.path, posixpath.basename(write.path)),
                       f"RUN creates the folder {write.path}: SageMaker creates the folders it mounts under "
                       "/opt/ml itself, and anything placed there is hidden at run time",
                       fix="Drop the mkdir; SageMaker creates each ProcessingInput/Output LocalPath before the job starts")
@@ -78,10 +79,6 @@ def _opt_ml_writes(ctx: LintContext) -> Iterator[Tuple[Script, shell.PathWrite]]
             if any(write.path == m or write.path.startswith(m.rstrip("/") + "/") for m in mounts):
                 continue
             yield script, write
-
-
-def _line(script: Script, offset: int) -> int:
-    return script.first_line if script.joined else script.first_line + offset
 
 
 def _expand(word: str, step: Step, ctx: LintContext) -> str:
