@@ -34,12 +34,12 @@ def shell_form_entrypoint(ctx: LintContext) -> Iterator[Hit]:
     shell_words = " ".join(ep.argv[:-1])
     extra = ""
     if ep.text.split(None, 1)[:1] == ["exec"]:
-        extra = " `exec` makes the program PID 1 but cannot bring the arguments back."
+        extra = "; `exec` makes the program PID 1 but cannot bring the arguments back"
     yield Hit(
         ep.instruction.start_line,
         f"ENTRYPOINT is in shell form{_origin(ep, ctx)}: Docker runs `{shell_words} \"{ep.text}\"`, so "
-        f"ContainerArguments and CMD are silently dropped and {ep.argv[0]} is PID 1, which ignores SIGINT.{extra}",
-        fix=f"Use exec form: ENTRYPOINT {_json_suggestion(ep.text)}",
+        f"ContainerArguments and CMD are silently dropped and {ep.argv[0]} is PID 1, which ignores SIGINT{extra}",
+        fix=_exec_form_fix("ENTRYPOINT", ep.text),
     )
 
 
@@ -52,12 +52,12 @@ def shell_form_cmd(ctx: LintContext) -> Iterator[Hit]:
         yield Hit(cmd.instruction.start_line,
                   f"CMD is in shell form{_origin(cmd, ctx)} and is the command that runs: "
                   f"{cmd.argv[0]} becomes PID 1 and ignores SIGINT, so the job cannot stop gracefully",
-                  fix=f"Use exec form: CMD {_json_suggestion(cmd.text)}")
+                  fix=_exec_form_fix("CMD", cmd.text))
     elif ep.exec_form:
         yield Hit(cmd.instruction.start_line,
                   f"CMD is in shell form{_origin(cmd, ctx)}, so the exec-form ENTRYPOINT receives "
                   f"{list(cmd.argv)!r} as its arguments",
-                  fix=f"Use exec form: CMD {_json_suggestion(cmd.text)}")
+                  fix=_exec_form_fix("CMD", cmd.text))
 
 
 def malformed_json_form(ctx: LintContext) -> Iterator[Hit]:
@@ -148,6 +148,13 @@ def _effective_argv(ep: Optional[Command], cmd: Optional[Command]) -> Tuple[Tupl
     return (), None
 
 
+def _exec_form_fix(keyword: str, text: str) -> str:
+    if _SHELL_SYNTAX.search(text):
+        return (f"Move the shell code into a script that ends with `exec <program> \"$@\"` and use it as "
+                f"the exec-form {keyword}")
+    return f"Use exec form: {keyword} {_json_suggestion(text)}"
+
+
 def _json_suggestion(text: str) -> str:
     words = _LOOSE_WORDS.findall(text.strip().strip("[]"))
     items = [w.strip().strip(",").strip().strip("'\"") for w in words]
@@ -157,4 +164,5 @@ def _json_suggestion(text: str) -> str:
     return "[" + ", ".join('"' + item.replace('"', '\\"') + '"' for item in items) + "]"
 
 
+_SHELL_SYNTAX = re.compile(r"[;&|<>`]|\$[{(A-Za-z_]")
 _LOOSE_WORDS = re.compile(r"""'[^']*'|"[^"]*"|[^\s,]+""")
