@@ -11,8 +11,9 @@ its UTF-8 bytes, so non-ASCII text there comes out the way BuildKit mangles it.
 """
 from __future__ import annotations
 
+import functools
 import re
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from .lex import GO_SPACE, GO_SPACE_RUN, ExpansionError, go_quote, process
 from .syntax import Directives, DockerfileSyntaxError, Heredoc, Instruction, ParsedDockerfile
@@ -509,8 +510,12 @@ def _relocate(node: Instruction, start: int, end: int) -> Instruction:
 # --- heredocs (parser.go) ------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _heredoc_from_word(word: str) -> Optional[Heredoc]:
-    """heredocFromMatch: a heredoc when the lexed word is `[fd]<<[-]WORD`."""
+    """heredocFromMatch: a heredoc when the lexed word is `[fd]<<[-]WORD`.
+
+    Pure, and the same few words (`<<EOF`) recur in every file: hence the cache.
+    """
     m = _HEREDOC_WORD.match(word)
     if m is None:
         return None
@@ -655,20 +660,21 @@ def parse(text: str) -> ParsedDockerfile:
             # Go's scanner stops before that line; what precedes it still parses.
             del pieces[too_long:]
             final_newline = True
-    count = len(pieces)
     state = _State()
     instructions: List[Instruction] = []
     append = instructions.append
-    index = 0  # next line to scan; equals BuildKit's currentLine
+    index = 0  # the 1-based number of the last line read: BuildKit's currentLine
     escape = state.escape
-    crlf = "\r" in text
     tails = frozenset((escape, " ", "\t"))
-    while index < count:
-        piece = pieces[index]
-        index += 1
+    directives = True
+    # One iterator feeds the instruction lines, their continuations and heredoc bodies.
+    rows = enumerate(pieces, 1)
+    crlf = "\r" in text
+    for index, piece in rows:
         token = piece.rstrip("\r").lstrip(GO_SPACE) if crlf else piece.lstrip(GO_SPACE)
-        if not state.done:
+        if directives:
             state.directive(token, index)
+            directives = not state.done
             if escape != state.escape:
                 escape = state.escape
                 tails = frozenset((escape, " ", "\t"))
@@ -681,25 +687,23 @@ def parse(text: str) -> ParsedDockerfile:
             line, end_of_line = token, True
         if not end_of_line:
             chunks = [line]
-            while not end_of_line and index < count:
-                piece = pieces[index]
-                index += 1
+            for index, piece in rows:
                 stripped = piece.lstrip(GO_SPACE)
-                if stripped.startswith("#"):
-                    continue  # a comment line inside a continuation is skipped
-                if not stripped:
-                    continue  # so is a blank one (BuildKit warns about it)
+                if not stripped or stripped[0] == "#":
+                    continue  # comment and blank lines inside a continuation are skipped
                 token, end_of_line = _trim_continuation(piece.rstrip("\r"), escape)
                 chunks.append(token)
+                if end_of_line:
+                    break
             line = "".join(chunks)
         try:
             node = _node_from_line(line, escape, start, index)
         except _LineError as exc:
             raise DockerfileSyntaxError(str(exc), start, index) from None
         if "<<" in line and _can_contain_heredoc(node):
-            index = _read_heredocs(node, line, pieces, index, final_newline, append)
-            continue
-        append(node)
+            index = _read_heredocs(node, line, rows, index, len(pieces), final_newline, append)
+        else:
+            append(node)
     if not instructions:
         raise DockerfileSyntaxError("file with no instructions", max(index, 1))
     if too_long >= 0:
@@ -716,12 +720,13 @@ def parse(text: str) -> ParsedDockerfile:
 def _read_heredocs(
     node: Instruction,
     line: str,
-    pieces: List[str],
+    rows: Iterator[Tuple[int, str]],
     index: int,
+    count: int,
     final_newline: bool,
     append: Callable[[Instruction], None],
 ) -> int:
-    """Read each heredoc body after the instruction line; returns the next line index."""
+    """Read each heredoc body from `rows`; returns the number of the last line read."""
     start = node.start_line
     try:
         docs = _heredocs_from_line(line)
@@ -730,23 +735,20 @@ def _read_heredocs(
     if not docs:
         append(node)
         return index
-    count = len(pieces)
-    last = count - 1
     found: List[Heredoc] = []
     for doc in docs:
         name = doc.name
         body: List[str] = []
         terminated = False
-        while index < count:
-            piece = pieces[index]
-            index += 1
+        for index, piece in rows:
             candidate = piece.rstrip("\r")
             if doc.chomp:
                 candidate = candidate.lstrip("\t")
             if candidate == name:
                 terminated = True
                 break
-            body.append(piece + "\n" if index - 1 < last or final_newline else piece)
+            # Every line but the file's last keeps its newline (bufio's scanLines).
+            body.append(piece + "\n" if index < count or final_newline else piece)
         if not terminated:
             raise DockerfileSyntaxError("unterminated heredoc", start, index)
         content = "".join(body)
