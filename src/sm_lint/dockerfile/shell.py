@@ -77,46 +77,79 @@ def is_unknown(text: str) -> bool:
 
 # --------------------------------------------------------------------------- lexer
 
-_W, _O, _R, _N, _E = "W", "O", "R", "N", "E"  # token kinds: word, operator, redirection, newline, end
 
-_TOKEN = re.compile(
+class _Uncompiled(tuple):
+    """(pattern, flags) of a module-level regex until `_compile_patterns()` replaces it, so
+    that importing this module stays cheap (plain classes: NamedTuple creation is not)."""
+
+    def __new__(cls, pattern: str, flags: int = 0) -> "_Uncompiled":
+        return tuple.__new__(cls, (pattern, flags))
+
+
+_compiled = False
+
+
+def _compile_patterns() -> None:
+    global _compiled
+    g = globals()
+    for name, value in list(g.items()):
+        if type(value) is _Uncompiled:
+            g[name] = re.compile(value[0], value[1])
+    _compiled = True
+
+
+_W, _O, _R, _N, _X, _E = "W", "O", "R", "N", "X", "E"  # word, operator, redirection, newline, ((...)), end
+
+# One match per token: blanks and line continuations before it are folded into the match.
+# Alternatives are ordered by frequency. `run` takes several plain words of one line at once (they
+# are split in C: the per-token Python cost is what dominates); `word` is a plain start followed
+# by quotes or expansions. Both exclude a leading digit so that `2>` reaches `redir` (digit-led
+# words come back through `dword`). Unicode blanks other than ASCII ones fall to `other`.
+_TOKEN = _Uncompiled(
     r"""
-      (?P<ws>(?:[^\S\n]|\\\n)+)
+    [ \t\r\f\v]*(?:\\\n[ \t\r\f\v]*)*
+    (?:
+      (?P<run>(?:[^\s\d'"\\$`;&|()<>\#][^\s'"\\$`;&|()<>]*(?=[\s;&|()<>]|\Z)[ \t]*)+)
+    | (?P<word>[^\s\d'"\\$`;&|()<>\#][^\s'"\\$`;&|()<>]*)
     | (?P<nl>\n)
-    | (?P<com>\#[^\n]*)
+    | (?P<arith>\(\()
+    | (?P<op>&&|\|\||;;&|;;|;&|\|&|&(?!>)|[;|()])
     | (?P<ps>[<>]\()
-    | (?P<redir>(?:\d+|\{[A-Za-z_]\w*\})?(?:<<-|<<<|<<|<>|<&|>&|>>|>\||&>>|&>|<|>))
-    | (?P<op>;;&|;;|;&|&&|\|\||\|&|[;&|()])
-    | (?P<word>[^\s'"\\$`;&|()<>]+)
+    | (?P<redir>\d*(?:<<-|<<<|<<|<>|<&|>&|>>|>\||&>>|&>|<|>))
+    | (?P<dword>\d[^\s'"\\$`;&|()<>]*)
+    | (?P<com>\#[^\n]*)
+    | (?P<end>\Z)
+    | (?P<other>)
+    )
     """,
     re.X,
 )
 # Word chunks after the first one; `lit` stops at anything that needs its own handling.
-_UQ = re.compile(
+_UQ = _Uncompiled(
     r"""(?P<lit>[^\s'"\\$`;&|()<>]+)|(?P<sq>'[^']*(?:'|\Z))|(?P<dq>")|(?P<esc>\\(?:.|\Z))"""
     r"""|(?P<dol>\$)|(?P<bt>`)""",
     re.S,
 )
-_DQ = re.compile(r'(?P<lit>[^"\\$`]+)|(?P<esc>\\(?:.|\Z))|(?P<dol>\$)|(?P<bt>`)|(?P<end>")', re.S)
+_DQ = _Uncompiled(r'(?P<lit>[^"\\$`]+)|(?P<esc>\\(?:.|\Z))|(?P<dol>\$)|(?P<bt>`)|(?P<end>")', re.S)
 # The word of `${V:-word}`: single quotes only quote outside double quotes.
-_BR_UQ = re.compile(
+_BR_UQ = _Uncompiled(
     r"""(?P<lit>[^}'"\\$`]+)|(?P<sq>'[^']*(?:'|\Z))|(?P<dq>")|(?P<esc>\\(?:.|\Z))"""
     r"""|(?P<dol>\$)|(?P<bt>`)|(?P<end>\})""",
     re.S,
 )
-_BR_Q = re.compile(
+_BR_Q = _Uncompiled(
     r"""(?P<lit>[^}"\\$`]+)|(?P<dq>")|(?P<esc>\\(?:.|\Z))|(?P<dol>\$)|(?P<bt>`)|(?P<end>\})""", re.S
 )
-_NAME = re.compile(r"[A-Za-z_]\w*|[0-9@*#?$!-]")
-_BRACE_HEAD = re.compile(r"([#!]?)([A-Za-z_]\w*|\d+|[@*#?$!-])")
-_BRACE_OP = re.compile(r":?[-=+?]|##?|%%?|//?|:|\^\^?|,,?|@")
-_BACKTICK_BODY = re.compile(r"(?:[^`\\]|\\.)*", re.S)
-_BACKTICK_UNESCAPE = re.compile(r"\\([\\`$])")
-_ANSI_C = re.compile(r"((?:[^'\\]|\\.)*)(?:'|\Z)", re.S)
-_ANSI_ESC = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|[0-7]{1,3}|.)", re.S)
+_NAME = _Uncompiled(r"[A-Za-z_]\w*|[0-9@*#?$!-]")
+_BRACE_HEAD = _Uncompiled(r"([#!]?)([A-Za-z_]\w*|\d+|[@*#?$!-])")
+_BRACE_OP = _Uncompiled(r":?[-=+?]|##?|%%?|//?|:|\^\^?|,,?|@")
+_BACKTICK_BODY = _Uncompiled(r"(?:[^`\\]|\\.)*", re.S)
+_BACKTICK_UNESCAPE = _Uncompiled(r"\\([\\`$])")
+_ANSI_C = _Uncompiled(r"((?:[^'\\]|\\.)*)(?:'|\Z)", re.S)
+_ANSI_ESC = _Uncompiled(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|[0-7]{1,3}|.)", re.S)
 _ANSI_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "e": "\x1b", "E": "\x1b"}
-_PARENS = re.compile(r"[()]")
-_NEWLINE = re.compile(r"\n")
+_PARENS = _Uncompiled(r"[()]")
+_NEWLINE = _Uncompiled(r"\n")
 
 _MAX_DEPTH = 40  # nesting of $(...), ${...}, subshells; deeper input is skipped, not parsed
 
@@ -150,75 +183,99 @@ def _arith_end(src: str, pos: int) -> int:
 
 
 class _Lexer:
-    """Streams tokens from `src`; words are scanned (and `$(...)` parsed) as they are met."""
+    """Tokenizes `src` into a list; `$(...)` bodies are tokenized and parsed as they are met."""
 
-    __slots__ = ("src", "pos", "nl", "base", "depth", "heredocs", "want_delim")
+    __slots__ = ("src", "nl", "base", "depth")
 
-    def __init__(self, src: str, pos: int = 0, nl: Optional[List[int]] = None, base: int = 0, depth: int = 0):
+    def __init__(self, src: str, nl: Optional[List[int]] = None, base: int = 0, depth: int = 0):
         self.src = src
-        self.pos = pos
         self.nl = nl if nl is not None else [m.start() for m in _NEWLINE.finditer(src)]
         self.base = base
         self.depth = depth
-        self.heredocs: List[Tuple[str, bool]] = []  # (delimiter, strip tabs) awaiting the next newline
-        self.want_delim: Optional[bool] = None  # set after `<<`: the next word is a delimiter
 
     def line(self, pos: int) -> int:
         return self.base + bisect_left(self.nl, pos)
 
-    def next(self) -> tuple:
+    def run(self, pos: int = 0, nested: bool = False) -> Tuple[List[tuple], int]:
+        """Tokens from pos to the end, or (nested) to the `)` closing a `$(`; returns (tokens, end).
+
+        The token list always ends with an _E token. This is the hot loop: locals only.
+        """
         src = self.src
+        n = len(src)
+        match = _TOKEN.match
+        toks: List[tuple] = []
+        append = toks.append
+        heredocs: List[Tuple[str, bool]] = []  # (delimiter, strip tabs) awaiting the next newline
+        want_delim: Optional[bool] = None  # set after `<<`: the next word is a delimiter
+        parens = cases = 0  # nested mode: a `)` closes the substitution only outside both
         while True:
-            pos = self.pos
-            m = _TOKEN.match(src, pos)
-            if m is None:
-                if pos >= len(src):
-                    return (_E, None, pos)
-                word, self.pos = self._word(pos, [])
-                if self.pos == pos:  # cannot happen with the patterns above; never loop on it
-                    self.pos = pos + 1
-                    word = src[pos]
-                return self._word_token(word, pos)
+            m = match(src, pos)
             kind = m.lastgroup
             end = m.end()
-            self.pos = end
-            if kind == "word":
-                if end < len(src) and src[end] in "'\"\\$`":
-                    word, self.pos = self._word(end, [("L", m.group())])
-                    return self._word_token(word, pos)
-                return self._word_token(m.group(), pos)
-            if kind == "ws" or kind == "com":
-                continue
-            if kind == "nl":
-                if self.heredocs:
-                    self._skip_heredoc_bodies()
-                return (_N, "\n", pos)
-            if kind == "op":
-                return (_O, m.group(), pos)
-            if kind == "redir":
-                op = m.group()
-                if op.endswith("<<") or op.endswith("<<-"):
-                    self.want_delim = op.endswith("-")
-                return (_R, op, pos)
-            # process substitution `<(...)` / `>(...)`: a word whose value is a /dev/fd path
-            parts: list = []
-            self.pos = self._subst(end, parts, False, pos)
-            word, self.pos = self._word(self.pos, parts)
-            return self._word_token(word, pos)
-
-    def _word_token(self, word: WordRep, pos: int) -> tuple:
-        if self.want_delim is not None:
-            self.heredocs.append((_raw_text(word), self.want_delim))
-            self.want_delim = None
-        return (_W, word, pos)
-
-    def _skip_heredoc_bodies(self) -> None:
-        # Bodies start after the newline ending the command line, one after the other.
-        for delim, strip in self.heredocs:
-            term = re.compile("^" + ("\t*" if strip else "") + re.escape(delim) + "\r?$", re.M)
-            m = term.search(self.src, self.pos)
-            self.pos = len(self.src) if m is None else min(m.end() + 1, len(self.src))
-        self.heredocs = []
+            if kind == "run":
+                words = m[kind].split()
+                start = m.start(kind)  # all on one line: the line is all positions are used for
+                if want_delim is not None or (nested and ("case" in words or "esac" in words)):
+                    for word in words:  # rare: the per-word bookkeeping below
+                        if want_delim is not None:
+                            heredocs.append((word, want_delim))
+                            want_delim = None
+                        elif nested and (word == "case" or word == "esac") and _command_position(toks):
+                            cases += 1 if word == "case" else -1
+                        append((_W, word, start))
+                else:
+                    toks += [(_W, word, start) for word in words]
+            elif kind == "word" or kind == "dword" or kind == "other" or kind == "ps":
+                if kind == "word" or kind == "dword":
+                    word = m[kind]
+                    start = end - len(word)
+                    if end < n and src[end] in "'\"\\$`":
+                        word, end = self._word(end, [("L", word)])
+                elif kind == "other":
+                    start = end
+                    word, end = self._word(end, [])
+                    if end == start:  # a blank outside ASCII: taken as a one-character word
+                        word, end = src[start], start + 1
+                else:  # process substitution `<(...)`: a word whose value is a /dev/fd path
+                    start = end - 2
+                    parts: list = []
+                    word, end = self._word(self._subst(end, parts, False, start), parts)
+                if want_delim is not None:
+                    heredocs.append((_raw_text(word), want_delim))
+                    want_delim = None
+                elif nested and (word == "case" or word == "esac") and _command_position(toks):
+                    cases += 1 if word == "case" else -1
+                append((_W, word, start))
+            elif kind == "nl":
+                append((_N, "\n", end - 1))
+                if heredocs:
+                    end = _skip_heredoc_bodies(src, end, heredocs)
+                    heredocs = []
+            elif kind == "op":
+                text = m.group(kind)
+                start = end - len(text)
+                if nested and text == ")":
+                    if parens == 0 and cases <= 0:
+                        append((_E, None, start))
+                        return toks, end
+                    parens -= 1
+                elif nested and text == "(":
+                    parens += 1
+                append((_O, text, start))
+            elif kind == "redir":
+                text = m.group(kind)
+                if text.endswith("<<") or text.endswith("<<-"):
+                    want_delim = text.endswith("-")
+                append((_R, text, end - len(text)))
+            elif kind == "arith":
+                start = end - 2
+                end = _arith_end(src, end)
+                append((_X, src[start:end], start))
+            elif kind == "end":
+                append((_E, None, end))
+                return toks, end
+            pos = end
 
     # -- words
 
@@ -297,16 +354,17 @@ class _Lexer:
         return pos
 
     def _subst(self, pos: int, parts: list, quoted: bool, start: int) -> int:
-        """`$(` / `<(` body starting at pos: parsed in place; the parser finds the closing `)`."""
+        """`$(` / `<(` body starting at pos, tokenized up to its `)` and parsed."""
         if self.depth >= _MAX_DEPTH:
             end = _close_paren(self.src, pos)
             parts.append(("C", self.src[start:end], None, quoted))
             return end
-        sub = _Lexer(self.src, pos, self.nl, self.base, self.depth + 1)
-        parser = _Parser(sub)
-        ast = parser.parse_list()
-        tok = parser.tok
-        end = tok[2] + 1 if tok[0] == _O and tok[1] == ")" else len(self.src)
+        self.depth += 1
+        try:
+            toks, end = self.run(pos, nested=True)
+            ast = _Parser(toks, self).parse_program()
+        finally:
+            self.depth -= 1
         parts.append(("C", self.src[start:end], ast, quoted))
         return end
 
@@ -318,7 +376,7 @@ class _Lexer:
         ast = None
         if self.depth < _MAX_DEPTH:
             inner = _BACKTICK_UNESCAPE.sub(r"\1", m.group())
-            ast = _Parser(_Lexer(inner, 0, None, self.line(pos), self.depth + 1)).parse_program()
+            ast = _parse(inner, self.line(pos), self.depth + 1)
         parts.append(("C", src[pos - 1 : close], ast, quoted))
         return close
 
@@ -379,6 +437,25 @@ class _Lexer:
                 pos = self._backtick(pos, parts, quoted)
 
 
+def _skip_heredoc_bodies(src: str, pos: int, heredocs: List[Tuple[str, bool]]) -> int:
+    """Bodies start after the newline ending the command line, one after the other."""
+    for delim, strip in heredocs:
+        term = re.compile("^" + ("\t*" if strip else "") + re.escape(delim) + "\r?$", re.M)
+        m = term.search(src, pos)
+        pos = len(src) if m is None else min(m.end() + 1, len(src))
+    return pos
+
+
+_CMD_START_WORDS = frozenset(("then", "do", "else", "elif", "{", "!", "if", "while", "until", "in"))
+
+
+def _command_position(toks: List[tuple]) -> bool:
+    if not toks:
+        return True
+    kind, value, _ = toks[-1]
+    return kind in (_O, _N) or (kind == _W and type(value) is str and value in _CMD_START_WORDS)
+
+
 def _close_paren(src: str, pos: int) -> int:
     depth = 1
     for m in _PARENS.finditer(src, pos):
@@ -418,20 +495,26 @@ def _raw_text(word: WordRep) -> str:
 
 _LIST_STOPS = frozenset(("then", "else", "elif", "fi", "do", "done", "esac", "}"))
 _OP_STOPS = frozenset((")", ";;", ";&", ";;&"))
-_ASSIGN = re.compile(r"([A-Za-z_]\w*)(\+?)=(.*)\Z", re.S)
-_FUNC_NAME = re.compile(r"[^\s'\"\\$`;&|()<>=]+\Z")
+_ASSIGN = _Uncompiled(r"([A-Za-z_]\w*)(\+?)=(.*)\Z", re.S)
+_FUNC_NAME = _Uncompiled(r"[^\s'\"\\$`;&|()<>=]+\Z")
 
 
 class _Parser:
-    __slots__ = ("lx", "tok", "depth")
+    """Recursive descent over a token list that ends with _E (the parser never moves past it)."""
 
-    def __init__(self, lx: _Lexer):
+    __slots__ = ("toks", "i", "tok", "lx", "depth")
+
+    def __init__(self, toks: List[tuple], lx: _Lexer):
+        self.toks = toks
+        self.i = 0
+        self.tok = toks[0]
         self.lx = lx
         self.depth = lx.depth
-        self.tok = lx.next()
 
     def adv(self) -> None:
-        self.tok = self.lx.next()
+        if self.tok[0] != _E:
+            self.i += 1
+            self.tok = self.toks[self.i]
 
     def is_word(self, text: str) -> bool:
         t = self.tok
@@ -515,9 +598,10 @@ class _Parser:
         if t[0] == _O:
             if t[1] != "(":
                 return None
-            if self.lx.src.startswith("((", t[2]):
-                return self._arith(t)
             return self._nested(_Parser._subshell)
+        if t[0] == _X:
+            self.adv()
+            return ("((", self.lx.line(t[2]))
         if t[0] == _W and type(t[1]) is str:
             handler = self._COMPOUND.get(t[1])
             if handler is not None:
@@ -548,12 +632,6 @@ class _Parser:
                 redirs.append((op, self.tok[1]))
                 self.adv()
         return redirs
-
-    def _arith(self, t: tuple) -> tuple:
-        end = _arith_end(self.lx.src, t[2] + 2)
-        self.lx.pos = end
-        self.adv()
-        return ("((", self.lx.line(t[2]))
 
     def _subshell(self, line: int) -> tuple:
         self.adv()
@@ -601,8 +679,8 @@ class _Parser:
         self.adv()
         t = self.tok
         name, words = "", None
-        if t[0] == _O and t[1] == "(" and self.lx.src.startswith("((", t[2]):
-            self._arith(t)  # for ((i=0; ...)): the loop variable is arithmetic, body still runs
+        if t[0] == _X:
+            self.adv()  # for ((i=0; ...)): the loop variable is arithmetic, body still runs
         elif t[0] == _W:
             name = _raw_text(t[1])
             self.adv()
@@ -692,42 +770,47 @@ class _Parser:
     }
 
     def _simple(self) -> tuple:
+        # The busiest parser path: walks the token list by index instead of calling adv().
+        toks = self.toks
+        i = self.i
+        t = toks[i]
+        line = self.lx.line(t[2])
         assigns: list = []
         words: list = []
         redirs: list = []
-        line = self.lx.line(self.tok[2])
         while True:
-            t = self.tok
-            if t[0] == _W:
+            kind = t[0]
+            if kind == _W:
                 word = t[1]
-                self.adv()
-                if not words:
+                i += 1
+                if not words and (type(word) is not str or "=" in word):
                     a = _assignment(word)
                     if a is not None:
-                        if a[1] == "" and self.tok[0] == _O and self.tok[1] == "(":
-                            a = (a[0], None, a[2])  # array `a=(x y)`: contents not tracked
-                            self._skip_parens()
+                        if a[1] == "" and toks[i][0] == _O and toks[i][1] == "(":
+                            self.i, self.tok = i, toks[i]
+                            self._skip_parens()  # array `a=(x y)`: contents not tracked
+                            i = self.i
+                            a = (a[0], None, a[2])
                         assigns.append(a)
+                        t = toks[i]
                         continue
                 words.append(word)
-                if (
-                    len(words) == 1
-                    and not assigns
-                    and not redirs
-                    and self.tok[0] == _O
-                    and self.tok[1] == "("
-                    and type(word) is str
-                    and _FUNC_NAME.match(word)
-                ):
-                    return self._funcdef(word, line)
-            elif t[0] == _R:
+                t = toks[i]
+                if t[0] == _O and t[1] == "(" and len(words) == 1 and not assigns and not redirs:
+                    if type(word) is str and _FUNC_NAME.match(word):
+                        self.i, self.tok = i, t
+                        return self._funcdef(word, line)
+            elif kind == _R:
                 op = t[1]
-                self.adv()
-                if self.tok[0] == _W:
-                    redirs.append((op, self.tok[1]))
-                    self.adv()
+                i += 1
+                t = toks[i]
+                if t[0] == _W:
+                    redirs.append((op, t[1]))
+                    i += 1
+                    t = toks[i]
             else:
                 break
+        self.i, self.tok = i, t
         return ("S", assigns, words, redirs, line)
 
     def _funcdef(self, name: str, line: int) -> tuple:
@@ -775,19 +858,22 @@ def _assignment(word: WordRep) -> Optional[Tuple[str, Optional[WordRep], bool]]:
     return (m.group(1), value, bool(m.group(2)))
 
 
-def _parse(script: str) -> tuple:
-    return _Parser(_Lexer(script)).parse_program()
+def _parse(script: str, base: int = 0, depth: int = 0) -> tuple:
+    if not _compiled:
+        _compile_patterns()
+    lx = _Lexer(script, None, base, depth)
+    return _Parser(lx.run()[0], lx).parse_program()
 
 
 # --------------------------------------------------------------------------- evaluation
 
 _MISSING = object()  # not in the environment and never assigned: treated as unset
 _SPECIAL = frozenset("0123456789@*#?$!-")
-_IFS_SPLIT = re.compile(r"[ \t\n]+")
+_IFS_SPLIT = _Uncompiled(r"[ \t\n]+")
 # Fields of a value that holds unknown markers: `$(...)`, `${...}`, backticks stay whole.
-_FIELD = re.compile(r"(?:\$\([^)]*\)?|\$\{[^}]*\}?|`[^`]*`?|[^\s$`]|\$)+")
-_BRACE_LIST = re.compile(r"\{([^{}]*)\}")
-_BRACE_SEQ = re.compile(r"(-?\d+)\.\.(-?\d+)\Z")
+_FIELD = _Uncompiled(r"(?:\$\([^)]*\)?|\$\{[^}]*\}?|`[^`]*`?|[^\s$`]|\$)+")
+_BRACE_LIST = _Uncompiled(r"\{([^{}]*)\}")
+_BRACE_SEQ = _Uncompiled(r"(-?\d+)\.\.(-?\d+)\Z")
 _MAX_RECORDS = 5000  # bound the work on pathological loops-in-loops
 _MAX_FIELDS = 256
 
@@ -810,11 +896,14 @@ class _State:
         return st
 
 
-class _Rec(NamedTuple):
-    cmd: Command
-    node: tuple  # the ("S", ...) node (identity matters) or compound node for its redirections
-    wrapped: bool  # the command run by a wrapper (`sudo X`, `exec X`): its words repeat the outer's
-    func: str  # enclosing function definition, "" at top level
+class _Rec:
+    __slots__ = ("cmd", "node", "wrapped", "func")
+
+    def __init__(self, cmd: Command, node: tuple, wrapped: bool, func: str):
+        self.cmd = cmd
+        self.node = node  # the ("S", ...) node (identity matters), or a compound one for its redirections
+        self.wrapped = wrapped  # run by a wrapper (`sudo X`, `exec X`): its words repeat the outer's
+        self.func = func  # enclosing function definition, "" at top level
 
 
 class _Stop(Exception):
@@ -925,9 +1014,12 @@ def _run_simple(node: tuple, st: _State, cx: _Ctx) -> None:
     _, assigns, words, redirs, line = node
     fields: List[str] = []
     for w in words:
-        fields.extend(_fields(w, st, cx))
-    values = [(name, None if v is None else _expand_str(v, st, cx), app) for name, v, app in assigns]
-    rd = tuple((op, _expand_str(t, st, cx)) for op, t in redirs)
+        if type(w) is str and w[:1] != "~" and "{" not in w:
+            fields.append(w)  # the common case, without a call
+        else:
+            fields.extend(_fields(w, st, cx))
+    values = [(name, None if v is None else _expand_str(v, st, cx), app) for name, v, app in assigns] if assigns else ()
+    rd = tuple([(op, _expand_str(t, st, cx)) for op, t in redirs]) if redirs else ()
     if not fields:
         # A bare assignment persists in the shell; a prefix one (`A=1 cmd`) only for cmd.
         for name, value, app in values:
@@ -938,17 +1030,23 @@ def _run_simple(node: tuple, st: _State, cx: _Ctx) -> None:
     via_exec = fields[0] == "exec"
     cx.emit(Command(tuple(fields), rd, line, st.cwd, via_exec), node)
     inner = fields
+    base = _base(inner[0])
     for _ in range(8):
+        if base not in _WRAPPERS and base not in _CONDA_TOOLS:
+            break
         unwrapped = _unwrap(inner)
         if unwrapped is None:
             break
         inner, is_exec = unwrapped
+        base = _base(inner[0])
         via_exec = via_exec or is_exec
-        cx.emit(Command(tuple(inner), rd, line, st.cwd, via_exec), node, wrapped=True)
-    script = _shell_script(inner)
-    if script is not None:
-        _run_text(script, st.copy(), cx, line)
-    _builtin(fields, st, cx, line)
+        cx.emit(Command(tuple(inner), rd, line, st.cwd, via_exec), node, True)
+    if base in _SCRIPT_RUNNERS:
+        script = _shell_script(inner)
+        if script is not None:
+            _run_text(script, st.copy(), cx, line)
+    if fields[0] in _STATE_BUILTINS:
+        _builtin(fields, st, cx, line)
 
 
 def _run_text(script: str, st: _State, cx: _Ctx, line: int) -> None:
@@ -957,7 +1055,7 @@ def _run_text(script: str, st: _State, cx: _Ctx, line: int) -> None:
         return
     cx.depth += 1
     try:
-        ast = _Parser(_Lexer(script, 0, None, line, cx.depth)).parse_program()
+        ast = _parse(script, line, cx.depth)
         _run_list(ast, st, cx)
     finally:
         cx.depth -= 1
@@ -971,6 +1069,11 @@ def _assign(st: _State, name: str, value: Optional[str], append: bool) -> None:
 
 
 # -- builtins that change the state
+
+
+_STATE_BUILTINS = frozenset(
+    ("cd", "pushd", "popd", "export", "readonly", "local", "declare", "typeset", "unset", "read", "getopts", "eval")
+)
 
 
 def _builtin(words: List[str], st: _State, cx: _Ctx, line: int) -> None:
@@ -1318,6 +1421,7 @@ def _unwrap(words: List[str]) -> Optional[Tuple[List[str], bool]]:
 
 
 _SHELLS = frozenset(("sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox"))
+_SCRIPT_RUNNERS = _SHELLS | {"su", "runuser"}
 
 
 def _shell_script(words: List[str]) -> Optional[str]:
@@ -1356,12 +1460,38 @@ def _shell_script(words: List[str]) -> Optional[str]:
 _RAISE = False  # tests set this to see internal errors that the public API would swallow
 
 
-class _Analysis(NamedTuple):
-    ast: tuple
-    records: Tuple[_Rec, ...]
+class _Analysis:
+    __slots__ = ("ast", "records", "views")
+
+    def __init__(self, ast: tuple, records: Tuple[_Rec, ...]):
+        self.ast = ast
+        self.records = records
+        self.views: Dict[object, tuple] = {}  # results of the public functions, computed once
+
+
+def _view(script: str, env: Optional[Mapping[str, str]], workdir: str, key: object, compute) -> list:
+    """A public list result, memoised on the (cached) analysis: several rules ask the same."""
+    try:
+        analysis = _analyse(script, env, workdir)
+        got = analysis.views.get(key)
+        if got is None:
+            out: list = []
+            try:
+                compute(analysis.records, out)
+            except Exception:
+                if _RAISE:
+                    raise
+            got = analysis.views[key] = tuple(out)  # partial on error: best effort
+        return list(got)
+    except Exception:
+        if _RAISE:
+            raise
+        return []
 
 
 def _analyse(script: str, env: Optional[Mapping[str, str]], workdir: str) -> _Analysis:
+    if not _compiled:
+        _compile_patterns()
     if not isinstance(script, str):
         return _Analysis(("L", []), ())
     if not isinstance(workdir, str):
@@ -1422,35 +1552,32 @@ def _abspath(path: str, cwd: str) -> str:
 
 def commands(script: str, env: Optional[Mapping[str, str]] = None, workdir: str = "/") -> List[Command]:
     """Every simple command with words, in execution order; wrapped commands follow their wrapper."""
-    try:
-        return [r.cmd for r in _analyse(script, env, workdir).records if r.cmd.words]
-    except Exception:
-        if _RAISE:
-            raise
-        return []
+    return _view(script, env, workdir, "commands", _commands)
+
+
+def _commands(records: Tuple[_Rec, ...], out: List[Command]) -> None:
+    out.extend(r.cmd for r in records if r.cmd.words)
 
 
 _SKIP_PATHS = frozenset(("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "-", ""))
 _WRITE_REDIRS = frozenset((">", ">>", ">|", "&>", "&>>", "<>"))
-_REDIR_OP = re.compile(r"(\d*|\{\w+\})(.*)\Z", re.S)
+_REDIR_OP = _Uncompiled(r"(\d*|\{\w+\})(.*)\Z", re.S)
 
 
 def written_paths(script: str, env: Optional[Mapping[str, str]] = None, workdir: str = "/") -> List[PathWrite]:
     """Files and directories the script creates or modifies, as absolute normalised paths."""
-    out: List[PathWrite] = []
-    try:
-        for rec in _analyse(script, env, workdir).records:
-            cmd = rec.cmd
-            if not rec.wrapped:
-                for target in _redirect_writes(cmd.redirects):
-                    _add_path(out, target, "redirect", cmd)
-            if cmd.words:
-                for path, label in _tool_writes(cmd):
-                    _add_path(out, path, label, cmd)
-    except Exception:
-        if _RAISE:
-            raise
-    return out
+    return _view(script, env, workdir, "writes", _writes)
+
+
+def _writes(records: Tuple[_Rec, ...], out: List[PathWrite]) -> None:
+    for rec in records:
+        cmd = rec.cmd
+        if cmd.redirects and not rec.wrapped:
+            for target in _redirect_writes(cmd.redirects):
+                _add_path(out, target, "redirect", cmd)
+        if cmd.words:
+            for path, label in _tool_writes(cmd):
+                _add_path(out, path, label, cmd)
 
 
 def _redirect_writes(redirects: Tuple[Tuple[str, str], ...]) -> Iterator[str]:
@@ -1475,6 +1602,8 @@ def _add_path(out: List[PathWrite], path: str, label: str, cmd: Command) -> None
 def _tool_writes(cmd: Command) -> Iterator[Tuple[str, str]]:
     words = cmd.words
     name = _base(words[0])
+    if name not in _WRITERS and name[:3] != "pip" and name[:6] != "python":
+        return
     pip_args = _pip_args(words)
     if pip_args is not None:
         yield from _pip_writes(pip_args)
@@ -1685,7 +1814,7 @@ def _w_dd(name: str, args: List[str], cwd: str) -> Iterator[Tuple[str, str]]:
             yield a[3:], name
 
 
-_CHMOD_MODE = re.compile(r"-[rwxXst]+\Z")
+_CHMOD_MODE = _Uncompiled(r"-[rwxXst]+\Z")
 
 
 def _w_chmod(name: str, args: List[str], cwd: str) -> Iterator[Tuple[str, str]]:
@@ -1843,8 +1972,8 @@ _WRITERS = {
 
 # -- pip / conda front ends shared by written_paths and package_installs
 
-_PIP_NAME = re.compile(r"pip[0-9.]*\Z")
-_PY_NAME = re.compile(r"python[0-9.]*\Z")
+_PIP_NAME = _Uncompiled(r"pip[0-9.]*\Z")
+_PY_NAME = _Uncompiled(r"python[0-9.]*\Z")
 _PIP_SHORT = "rcetifC"
 _PIP_LONG = frozenset(
     (
@@ -1864,6 +1993,8 @@ def _is_python(name: str) -> bool:
 def _pip_args(words: Sequence[str]) -> Optional[List[str]]:
     """Arguments after `pip` for pip, pip3.11, `python -m pip`, `uv pip`; None otherwise."""
     name = _base(words[0])
+    if not (name[:3] == "pip" or name[:6] == "python" or name == "uv"):
+        return None
     if _PIP_NAME.match(name):
         return list(words[1:])
     if _is_python(name):
@@ -1915,16 +2046,14 @@ _CONDA_LONG = frozenset(("channel", "name", "prefix", "file", "solver", "repodat
 
 def package_installs(script: str, env: Optional[Mapping[str, str]] = None) -> List[PackageInstall]:
     """Packages the script installs, in order, per package manager."""
-    out: List[PackageInstall] = []
-    try:
-        for rec in _analyse(script, env, "/").records:
-            words = rec.cmd.words
-            if words:
-                out.extend(_installs(list(words), rec.cmd.line))
-    except Exception:
-        if _RAISE:
-            raise
-    return out
+    return _view(script, env, "/", "installs", _all_installs)
+
+
+def _all_installs(records: Tuple[_Rec, ...], out: List[PackageInstall]) -> None:
+    for rec in records:
+        words = rec.cmd.words
+        if words:
+            out.extend(_installs(list(words), rec.cmd.line))
 
 
 def _installs(words: List[str], line: int) -> List[PackageInstall]:
@@ -1953,7 +2082,7 @@ def _first_operand(args: List[str], short_arg: str, long_arg: frozenset) -> Tupl
 
 
 _APT_LONG = frozenset(("option", "target-release", "default-release", "config-file"))
-_APT_VERSION = re.compile(r"[=/]")
+_APT_VERSION = _Uncompiled(r"[=/]")
 
 
 def _apt(args: List[str], line: int) -> List[PackageInstall]:
@@ -1975,7 +2104,7 @@ def _apt(args: List[str], line: int) -> List[PackageInstall]:
 _YUM_LONG = frozenset(
     ("enablerepo", "disablerepo", "setopt", "releasever", "installroot", "exclude", "repo", "repoid", "config", "downloaddir", "destdir", "repofrompath")
 )
-_SPEC_CUT = re.compile(r"\s*[=<>~@!]")
+_SPEC_CUT = _Uncompiled(r"\s*[=<>~@!]")
 
 
 def _yum(args: List[str], line: int) -> List[PackageInstall]:
@@ -2003,7 +2132,7 @@ def _apk(args: List[str], line: int) -> List[PackageInstall]:
     return [PackageInstall("apk", _SPEC_CUT.split(s, 1)[0] or s, line, s, None) for s in ops]
 
 
-_CONDA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_CONDA_NAME = _Uncompiled(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 def _conda(args: List[str], line: int) -> List[PackageInstall]:
@@ -2022,9 +2151,9 @@ def _conda(args: List[str], line: int) -> List[PackageInstall]:
     return out
 
 
-_PIP_REQ = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
-_EGG = re.compile(r"[#&]egg=([A-Za-z0-9._-]+)")
-_ARCHIVE = re.compile(r"(.+?)-\d[^/]*\.(?:whl|tar\.gz|tar\.bz2|zip|tgz)\Z")
+_PIP_REQ = _Uncompiled(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+_EGG = _Uncompiled(r"[#&]egg=([A-Za-z0-9._-]+)")
+_ARCHIVE = _Uncompiled(r"(.+?)-\d[^/]*\.(?:whl|tar\.gz|tar\.bz2|zip|tgz)\Z")
 
 
 def _pip_name(spec: str) -> str:
@@ -2099,21 +2228,21 @@ def mentioned_words(
 ) -> List[Word]:
     """Every expanded word of every command and redirect target, optionally only those whose
     basename (URL query/fragment ignored) matches the glob `pattern` (case-sensitive)."""
-    out: List[Word] = []
-    try:
-        for rec in _analyse(script, env, workdir).records:
-            if rec.wrapped:
-                continue  # its words already came with the wrapper's command
-            cmd = rec.cmd
-            prog = _base(cmd.words[0]) if cmd.words else ""
-            items = list(enumerate(cmd.words)) + [(-1, t) for _, t in cmd.redirects]
-            for i, text in items:
-                if pattern is None or fnmatchcase(_url_basename(text) if "://" in text else _base(text.rstrip("/")), pattern):
-                    out.append(Word(text, prog, i, cmd.line))
-    except Exception:
-        if _RAISE:
-            raise
-    return out
+    pattern = pattern if isinstance(pattern, str) else None
+    return _view(script, env, workdir, ("words", pattern), lambda records, out: _words(records, pattern, out))
+
+
+def _words(records: Tuple[_Rec, ...], pattern: Optional[str], out: List[Word]) -> None:
+    for rec in records:
+        if rec.wrapped:
+            continue  # its words already came with the wrapper's command
+        cmd = rec.cmd
+        prog = _base(cmd.words[0]) if cmd.words else ""
+        items = list(enumerate(cmd.words)) + [(-1, t) for _, t in cmd.redirects]
+        for i, text in items:
+            leaf = _url_basename(text) if "://" in text else _base(text.rstrip("/"))
+            if pattern is None or fnmatchcase(leaf, pattern):
+                out.append(Word(text, prog, i, cmd.line))
 
 
 def final_command(script: str, env: Optional[Mapping[str, str]] = None, workdir: str = "/") -> Optional[Command]:
