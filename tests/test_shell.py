@@ -200,6 +200,11 @@ def test_command_v_is_not_a_wrapper():
     assert words("command -v curl") == [("command", "-v", "curl")]
 
 
+def test_exec_without_a_command_only_redirects():
+    (cmd,) = commands("exec > /var/log/x 2>&1", {})
+    assert cmd.words == ("exec",) and not cmd.via_exec
+
+
 def test_exec_flags_itself_and_what_it_wraps():
     cmds = commands('exec gosu app "$@"', {})
     assert [(c.words, c.via_exec) for c in cmds] == [
@@ -254,7 +259,15 @@ ENV = {"HOME": "/root", "PREFIX": "/opt/ml", "EMPTY": "", "PKGS": "curl  git\twg
         ("${PREFIX%/*}", "/opt"),
         ("${PREFIX#/}", "opt/ml"),
         ("${PREFIX^^}", "/OPT/ML"),
-        ("${PREFIX/ml/x}", "${PREFIX/ml/x}"),
+        ("${PREFIX/ml/x}", "/opt/x"),
+        (r"${PREFIX//\//_}", "_opt_ml"),
+        (r"${PREFIX/#\/opt/\/srv}", "/srv/ml"),
+        ("${PREFIX/%ml/x}", "/opt/x"),
+        ("${PREFIX/o*t/x}", "/x/ml"),
+        ("${PREFIX:1:3}", "opt"),
+        ("${PREFIX: -2}", "ml"),
+        ("${PREFIX:$N}", "${PREFIX:$N}"),
+        ("${PREFIX@Q}", "${PREFIX@Q}"),
         ("~/x", "/root/x"),
         ("'$PREFIX'", "$PREFIX"),
         ('"${NOPE:-a b}"', "a b"),
@@ -266,6 +279,29 @@ ENV = {"HOME": "/root", "PREFIX": "/opt/ml", "EMPTY": "", "PKGS": "curl  git\twg
 )
 def test_expansion(word, expected):
     assert words("echo " + word, ENV, "/w") == [("echo", expected)]
+
+
+def test_cuda_index_spelling():
+    got = package_installs("pip install torch --index-url https://download.pytorch.org/whl/cu${CUDA_VERSION//./}", {"CUDA_VERSION": "12.1"})
+    assert got[0].index == "https://download.pytorch.org/whl/cu121"
+
+
+def test_branches_leave_disagreeing_variables_unknown():
+    script = 'if [ "$(uname -m)" = x86_64 ]; then A=amd64; B=same; else A=arm64; B=same; fi; echo $A $B'
+    assert words(script)[-1] == ("echo", "$A", "same")
+    assert words("if x; then C=1; fi; echo $C")[-1] == ("echo", "$C")  # the branch may not run
+    assert words("case $1 in a) D=1;; *) D=1;; esac; echo $D")[-1] == ("echo", "1")
+    assert words("case $1 in a) D=1;; b) D=2;; esac; echo $D")[-1] == ("echo", "$D")
+
+
+def test_branches_cwd():
+    assert commands("if x; then cd /a; else cd /a; fi; pwd", {})[-1].cwd == "/a"
+    assert commands("if x; then cd /a; fi; pwd", {}, "/w")[-1].cwd == "/w"
+
+
+def test_or_fallback_does_not_change_state():
+    cmds = commands("cd /a || cd /b; pwd", {})
+    assert cmds[-1].cwd == "/a"
 
 
 def test_unquoted_expansion_is_field_split_and_quoted_is_not():
@@ -427,6 +463,7 @@ def test_workdir_default_is_root():
         ("> /trunc", [("/trunc", "redirect")]),
         ("mkdir $UNKNOWN/x", [("$UNKNOWN/x", "mkdir")]),
         ("mkdir -p ./a/../b//c/", [("/w/b/c", "mkdir")]),
+        ("mkdir $(dirname $(which python))/../lib", [("$(dirname $(which python))/../lib", "mkdir")]),
     ],
 )
 def test_written_paths(script, expected):

@@ -491,7 +491,7 @@ def _raw_text(word: WordRep) -> str:
 #   ("(", list, redirs, line) subshell     ("{", list, redirs, line) group
 #   ("if", [(cond, body)], else|None, redirs, line)
 #   ("for", name, words|None, body, redirs, line)   ("while", cond, body, redirs, line)
-#   ("case", word, [body], redirs, line)   ("fn", name, body, line)   ("((", line) arithmetic
+#   ("case", word, [body], redirs, line, has `*)`)   ("fn", name, body, line)   ("((", line) arithmetic
 
 _LIST_STOPS = frozenset(("then", "else", "elif", "fi", "do", "done", "esac", "}"))
 _OP_STOPS = frozenset((")", ";;", ";&", ";;&"))
@@ -708,6 +708,7 @@ class _Parser:
         self.skip_newlines()
         self.expect("in")
         bodies = []
+        catch_all = False
         while True:
             self.skip_newlines()
             t = self.tok
@@ -717,6 +718,8 @@ class _Parser:
                 self.adv()
             start = self.tok
             while self.tok[0] == _W or (self.tok[0] == _O and self.tok[1] == "|"):
+                if self.tok[1] == "*":
+                    catch_all = True
                 self.adv()
             if self.tok[0] == _O and self.tok[1] == ")":
                 self.adv()
@@ -728,7 +731,7 @@ class _Parser:
             elif not self.is_word("esac"):
                 break
         self.expect("esac")
-        return ("case", subject, bodies, self._redirs(), line)
+        return ("case", subject, bodies, self._redirs(), line, catch_all)
 
     def _function(self, line: int) -> tuple:
         self.adv()
@@ -931,11 +934,12 @@ def _run_list(node: tuple, st: _State, cx: _Ctx) -> None:
 
 
 def _run_andor(node: tuple, st: _State, cx: _Ctx) -> None:
-    # Both sides of && / || are taken: best effort, the usual chains are all-success paths.
-    for _op, pipe in node[1]:
+    # Every part is reported. The success path is assumed: what runs after `||` (a fallback
+    # such as `cd /a || cd /b`, `|| exit 1`) is evaluated in a copy so its `cd` does not stick.
+    for op, pipe in node[1]:
         cmds = pipe[1]
         if len(cmds) == 1:
-            _run_cmd(cmds[0], st, cx)
+            _run_cmd(cmds[0], st.copy() if op == "||" else st, cx)
         else:
             for c in cmds:  # each pipeline element runs in its own subshell
                 _run_cmd(c, st.copy(), cx)
@@ -952,11 +956,13 @@ def _run_cmd(node: tuple, st: _State, cx: _Ctx) -> None:
         _run_list(node[1], st, cx)
         _emit_redirs(node, node[2], node[3], st, cx)
     elif kind == "if":
+        branches = []
         for cond, body in node[1]:
-            _run_list(cond, st, cx)
-            _run_list(body, st, cx)
+            _run_list(cond, st, cx)  # conditions run (in order) whatever branch is taken
+            branches.append(_run_branch(body, st, cx))
         if node[2] is not None:
-            _run_list(node[2], st, cx)
+            branches.append(_run_branch(node[2], st, cx))
+        _merge_branches(st, branches, node[2] is None)
         _emit_redirs(node, node[3], node[4], st, cx)
     elif kind == "for":
         _run_for(node, st, cx)
@@ -966,8 +972,7 @@ def _run_cmd(node: tuple, st: _State, cx: _Ctx) -> None:
         _emit_redirs(node, node[3], node[4], st, cx)
     elif kind == "case":
         _fields(node[1], st, cx)  # for the commands in a `$(...)` subject
-        for body in node[2]:
-            _run_list(body, st, cx)
+        _merge_branches(st, [_run_branch(body, st, cx) for body in node[2]], not node[5])
         _emit_redirs(node, node[3], node[4], st, cx)
     elif kind == "fn":
         # Bodies are reported where defined, in a copy: calls are not followed.
@@ -979,6 +984,32 @@ def _run_cmd(node: tuple, st: _State, cx: _Ctx) -> None:
             cx.func = saved
     elif kind == "L":
         _run_list(node, st, cx)
+
+
+def _run_branch(body: tuple, st: _State, cx: _Ctx) -> _State:
+    branch = st.copy()
+    _run_list(body, branch, cx)
+    return branch
+
+
+def _merge_branches(st: _State, outs: List[_State], fallthrough: bool) -> None:
+    """After if/elif/else bodies or case arms (each run from the same state), a variable or the
+    cwd keeps a value only when every path (no branch taken too, if that can happen) agrees:
+    `if ...; then A=x; else A=y; fi` leaves A unknown rather than guessed."""
+    if not outs:
+        return
+    states = outs + [st] if fallthrough else outs
+    merged: Dict[str, object] = {}
+    for key in set().union(*(o.vars for o in states)):
+        first = states[0].vars.get(key, _MISSING)
+        if all(o.vars.get(key, _MISSING) == first for o in states):
+            if first is not _MISSING:
+                merged[key] = first
+        else:
+            merged[key] = None
+    st.vars = merged
+    if all(o.cwd == states[0].cwd for o in states):
+        st.oldpwd, st.cwd = states[0].oldpwd, states[0].cwd
 
 
 def _run_for(node: tuple, st: _State, cx: _Ctx) -> None:
@@ -1027,7 +1058,7 @@ def _run_simple(node: tuple, st: _State, cx: _Ctx) -> None:
         if rd:
             cx.emit(Command((), rd, line, st.cwd, False), node)
         return
-    via_exec = fields[0] == "exec"
+    via_exec = fields[0] == "exec" and len(fields) > 1  # `exec >log` only redirects the shell
     cx.emit(Command(tuple(fields), rd, line, st.cwd, via_exec), node)
     inner = fields
     base = _base(inner[0])
@@ -1266,7 +1297,81 @@ def _var(p: tuple, st: _State, cx: _Ctx) -> Tuple[str, bool]:
         if op == ",,":
             return text.lower(), True
         return (text[:1].upper() if op == "^" else text[:1].lower()) + text[1:], True
+    if op in ("/", "//"):
+        # `cu${CUDA_VERSION//./}` is how Dockerfiles spell CUDA wheel indexes.
+        pattern, replacement = _split_replace_arg(arg)
+        return _replace(text, _expand_str(pattern, st, cx), _expand_str(replacement, st, cx), op == "//"), True
+    if op == ":":
+        got = _substring(text, _expand_str(arg, st, cx))
+        return (got, True) if got is not None else (raw, False)
     return raw, False
+
+
+def _split_replace_arg(arg: WordRep) -> Tuple[WordRep, WordRep]:
+    """`pat/rep` of ${V/pat/rep}, split at the first unquoted `/` (`\\/` is part of pat)."""
+    parts = [("L", arg)] if type(arg) is str else list(arg)
+    for i, p in enumerate(parts):
+        if p[0] == "L" and "/" in p[1]:
+            head, _, tail = p[1].partition("/")
+            before = parts[:i] + ([("L", head)] if head else [])
+            after = ([("L", tail)] if tail else []) + parts[i + 1 :]
+            return _make_word(before), _make_word(after)
+    return arg, ""
+
+
+def _glob_regex(pattern: str) -> str:
+    """A shell glob as a regex (greedy: bash replaces the longest match)."""
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "\\" and i < n:
+            out.append(re.escape(pattern[i]))
+            i += 1
+        elif c == "[" and "]" in pattern[i + 1 :]:
+            close = pattern.index("]", i + 1)
+            body = pattern[i:close]
+            out.append("[" + ("^" + body[1:] if body[:1] in "!^" else body).replace("\\", "\\\\") + "]")
+            i = close + 1
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+def _replace(text: str, pattern: str, replacement: str, every: bool) -> str:
+    """${V/pat/rep}, ${V//pat/rep}, ${V/#pat/rep}, ${V/%pat/rep}."""
+    anchor = ""
+    if pattern[:1] in ("#", "%"):
+        anchor, pattern = pattern[0], pattern[1:]
+    if not pattern:
+        return replacement + text if anchor == "#" else text + replacement if anchor == "%" else text
+    rx = _glob_regex(pattern)
+    rx = "^(?:" + rx + ")" if anchor == "#" else "(?:" + rx + ")$" if anchor == "%" else rx
+    try:
+        return re.sub(rx, lambda _m: replacement, text, count=0 if every else 1)
+    except re.error:
+        return text
+
+
+def _substring(text: str, spec: str) -> Optional[str]:
+    """${V:offset} and ${V:offset:length}; None when the numbers are not plain integers."""
+    offset, _, length = spec.partition(":")
+    try:
+        start = int(offset.strip() or "0")
+        if start < 0:
+            start = max(len(text) + start, 0)
+        if not _:
+            return text[start:]
+        count = int(length.strip() or "0")
+    except ValueError:
+        return None
+    end = start + count if count >= 0 else len(text) + count
+    return text[start:end] if end >= start else None
 
 
 def _trim(text: str, op: str, pattern: str) -> str:
@@ -1536,11 +1641,18 @@ def _analyse_uncached(script: str, env: Dict[str, object], workdir: str) -> _Ana
     return _Analysis(ast, tuple(cx.out))
 
 
+_SLASHES = _Uncompiled(r"/(?:\.?/)+")
+
+
 def _abspath(path: str, cwd: str) -> str:
     if not path:
         return cwd
     if path[0] not in "/$~`":
         path = cwd.rstrip("/") + "/" + path
+    if is_unknown(path):
+        # `..` after `$(dirname $(which x))` must not eat the marker: only tidy the slashes.
+        norm = _SLASHES.sub("/", path)
+        return norm.rstrip("/") or "/"
     norm = posixpath.normpath(path)
     if norm.startswith("//"):
         norm = "/" + norm.lstrip("/")
