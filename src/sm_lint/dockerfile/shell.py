@@ -79,8 +79,8 @@ def is_unknown(text: str) -> bool:
 
 
 class _Uncompiled(tuple):
-    """(pattern, flags) of a module-level regex until `_compile_patterns()` replaces it, so
-    that importing this module stays cheap (plain classes: NamedTuple creation is not)."""
+    """(pattern, flags) of a module-level regex until the first analysis compiles them all:
+    importing this module (the CLI imports every check) must not pay for ~30 compilations."""
 
     def __new__(cls, pattern: str, flags: int = 0) -> "_Uncompiled":
         return tuple.__new__(cls, (pattern, flags))
