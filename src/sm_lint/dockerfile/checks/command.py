@@ -122,13 +122,12 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
 
 def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: LintContext) -> Iterator[Hit]:
     script = argv[2]
-    commands = shell.commands(script, {})
     last = shell.final_command(script, {})
     if last is None or last.via_exec or shell.forwards_signals(script):
         return
     # Verified with bash 5.2 and dash 0.5.12: `bash -c` execs its last simple command itself,
     # dash (Debian's /bin/sh) and busybox ash do not.
-    if program == "bash" and len(commands) == 1:
+    if program == "bash" and not _SHELL_LIST.search(script.strip()):
         return
     yield Hit(setter.instruction.start_line,
               f"`{program} -c` runs `{' '.join(last.words)}` without `exec`: the shell stays PID 1, ignores "
@@ -164,5 +163,6 @@ def _json_suggestion(text: str) -> str:
     return "[" + ", ".join('"' + item.replace('"', '\\"') + '"' for item in items) + "]"
 
 
+_SHELL_LIST = re.compile(r"[;&|\n`]|\$\(")  # more than one simple command
 _SHELL_SYNTAX = re.compile(r"[;&|<>`]|\$[{(A-Za-z_]")
 _LOOSE_WORDS = re.compile(r"""'[^']*'|"[^"]*"|[^\s,]+""")
