@@ -204,14 +204,39 @@ def test_rules_listing_and_page() -> None:
 
 
 def test_real_process_no_traceback_and_no_heavy_imports(repo: Path) -> None:
-    """`python -m sm_lint check` in a subprocess: exit code, and docker/jinja2 never imported."""
+    """`python -m sm_lint check` in a subprocess: exit code, and docker, jinja2 and typer never imported."""
     path = write(repo, BAD)
     code = ("import sys, runpy; sys.argv=['sm-lint','check',%r]\n"
             "try:\n  runpy.run_module('sm_lint', run_name='__main__')\n"
             "except SystemExit as e:\n"
-            "  assert 'docker' not in sys.modules and 'jinja2' not in sys.modules, 'heavy import'\n"
+            "  assert not {'docker', 'jinja2', 'typer'} & set(sys.modules), 'heavy import'\n"
             "  raise\n") % str(path)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 1, proc.stderr
     assert "SM101" in proc.stdout and proc.stderr == ""
+
+
+def _sm_lint(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sm_lint", *args], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("args, message", [
+    (("check",), "the following arguments are required: PATH"),
+    (("check", "--format", "xml", "Dockerfile"), "invalid choice: 'xml'"),
+    (("check", "--fail-on", "sometimes", "Dockerfile"), "invalid choice: 'sometimes'"),
+    (("check", "--build-arg", "=x", "Dockerfile"), "expected NAME=VALUE"),
+])
+def test_usage_errors_on_the_fast_path_are_one_line(args: tuple, message: str) -> None:
+    proc = _sm_lint(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_help_and_version() -> None:
+    help_text = _sm_lint("check", "--help")
+    assert help_text.returncode == 0 and "--no-inline-ignores" in help_text.stdout
+    top = _sm_lint("--help")
+    assert top.returncode == 0 and "check" in top.stdout and "rules" in top.stdout
+    assert _sm_lint("--version").stdout.startswith("sm-lint ")

@@ -88,6 +88,7 @@ class _Settings:
         self.options = options
         self.catalogue = catalogue
         self.cache: Dict[Optional[Path], config.Settings] = {}
+        self.found: Dict[str, Optional[Path]] = {}  # folder -> its config file, shared by all files
         catalogue.check_ids(list(options.ignore), "--ignore")
 
     def for_file(self, path: str) -> config.Settings:
@@ -96,8 +97,8 @@ class _Settings:
             if not source.is_file():
                 raise UsageError(f"{source}: config file not found")
         else:
-            folder = Path.cwd() if path == "-" else Path(path).parent
-            source = config.find_config(folder)
+            folder = os.getcwd() if path == "-" else os.path.dirname(path) or "."
+            source = config.find_config(Path(folder), self.found)
         if source not in self.cache:
             self.cache[source] = self._layer(config.load(source) if source else config.Settings())
         return self.cache[source]

@@ -7,17 +7,13 @@ by the caller (see `Settings.with_overrides`).
 from __future__ import annotations
 
 import datetime
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from sm_lint.errors import UsageError
 from sm_lint.findings import Severity
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10 only
-    import tomli as tomllib
 
 FAIL_ON = ("error", "warning", "info", "never")
 GPU_MODES = ("auto", "true", "false")
@@ -63,19 +59,35 @@ class Settings(NamedTuple):
         return self._replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def find_config(start: Path) -> Optional[Path]:
-    """The nearest .sm-lint.toml, or pyproject.toml with a [tool.sm-lint] table, up to the repo root."""
-    folder = start.resolve()
+def find_config(start: Path, memo: Optional[Dict[str, Optional[Path]]] = None) -> Optional[Path]:
+    """The nearest .sm-lint.toml, or pyproject.toml with a [tool.sm-lint] table, up to the repo root.
+
+    `memo` maps folders already walked to their answer, so that a run over many sibling folders
+    looks at each ancestor once."""
+    memo = {} if memo is None else memo
+    folder = os.path.abspath(start)
+    walked = []
+    found: Optional[Path] = None
     while True:
-        candidate = folder / ".sm-lint.toml"
-        if candidate.is_file():
-            return candidate
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file() and _has_tool_table(candidate):
-            return candidate
-        if (folder / ".git").exists() or folder.parent == folder:
-            return None
-        folder = folder.parent
+        if folder in memo:
+            found = memo[folder]
+            break
+        walked.append(folder)
+        candidate = os.path.join(folder, ".sm-lint.toml")
+        if os.path.isfile(candidate):
+            found = Path(candidate)
+            break
+        candidate = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(candidate) and _has_tool_table(Path(candidate)):
+            found = Path(candidate)
+            break
+        parent = os.path.dirname(folder)
+        if os.path.exists(os.path.join(folder, ".git")) or parent == folder:
+            break
+        folder = parent
+    for visited in walked:
+        memo[visited] = found
+    return found
 
 
 def _has_tool_table(pyproject: Path) -> bool:
@@ -87,6 +99,11 @@ def _has_tool_table(pyproject: Path) -> bool:
 
 
 def load(path: Path) -> Settings:
+    # Imported here: most runs find no config file and need no TOML parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:

@@ -24,7 +24,7 @@ _DRIVER_INSTALLER = re.compile(r"^NVIDIA-Linux-[A-Za-z0-9_]+-[\d.]+(?:-[a-z]+)?\
 
 # System package names that install the driver (apt, yum/dnf/microdnf, zypper, apk).
 _DRIVER_PACKAGE = re.compile(
-    r"^(?:nvidia-driver(?:-[\w.-]+)?|libnvidia-compute-\d+(?:-server)?|nvidia-utils-\d+(?:-server)?"
+    r"^(?:nvidia-driver(?:-[\w.-]+)?|libnvidia-[a-z0-9]+-\d+(?:-server)?|nvidia-utils-\d+(?:-server)?"
     r"|nvidia-headless-(?:no-dkms-)?\d+(?:-server|-open)?|nvidia-dkms-\d+(?:-server|-open)?"
     r"|nvidia-kernel-(?:common|source|open)-\d+|cuda-drivers(?:-\d+)?|kmod-nvidia(?:-[\w.-]+)?"
     r"|xorg-x11-drv-nvidia(?:-[\w.-]+)?|nvidia-open(?:-\d+)?|nvidia-kmod(?:-[\w.-]+)?"

@@ -5,7 +5,7 @@ Image": "Include only the CUDA toolkit in containers. Don't bundle NVIDIA driver
 """
 from __future__ import annotations
 
-from typing import Iterator, List, NamedTuple, Optional
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from sm_lint import nvidia
 from sm_lint.dockerfile import shell
@@ -31,6 +31,8 @@ def driver_bundled(ctx: LintContext) -> Iterator[Hit]:
                       f"{pkg.manager} installs {pkg.package}, which is or pulls in the NVIDIA driver: the host's "
                       "driver is injected at run time and a bundled one breaks GPU start-up", fix=fix)
     for script in ctx.scripts:
+        if ".run" not in script.text:
+            continue
         for word in script.text.split():
             name = word.strip("\"';&|()")
             if nvidia.is_driver_installer(name):
@@ -59,14 +61,14 @@ def driver_bundled(ctx: LintContext) -> Iterator[Hit]:
 def gpu_without_toolkit(ctx: LintContext) -> Iterator[Hit]:
     if ctx.final is None or ctx.gpu_mode == "false":
         return
+    gpu, toolkit = _evidence(ctx)
+    if toolkit:
+        return
     if ctx.gpu_mode == "true":
         why = "the image is for GPU (--gpu / gpu = true)"
-    else:
-        gpu = gpu_evidence(ctx)
-        if not gpu:
-            return
+    elif gpu:
         why = f"the image looks like a GPU image ({gpu[0].what}, line {gpu[0].line})"
-    if toolkit_evidence(ctx):
+    else:
         return
     root = ctx.final.root
     base = nvidia.BaseImage(root.base)
@@ -82,53 +84,59 @@ def gpu_without_toolkit(ctx: LintContext) -> Iterator[Hit]:
               fix="Start FROM an nvidia/cuda -runtime or -devel image, or install cuda-toolkit-X-Y or CUDA wheels")
 
 
-def gpu_evidence(ctx: LintContext) -> List[Evidence]:
-    found: List[Evidence] = []
+def _evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
+    """One pass over the final image: what says "GPU image", and what says "CUDA toolkit"."""
+    gpu: List[Evidence] = []
+    toolkit: List[Evidence] = []
     root = ctx.final.root if ctx.final else None
-    if root is not None and nvidia.BaseImage(root.base).is_gpu:
-        found.append(Evidence(root.instruction.start_line, f"base image {root.base}"))
+    if root is not None:
+        base = nvidia.BaseImage(root.base)
+        if base.is_gpu:
+            gpu.append(Evidence(root.instruction.start_line, f"base image {root.base}"))
+        if base.provides_toolkit:
+            toolkit.append(Evidence(root.instruction.start_line, f"base image {root.base}"))
     for script, pkg in ctx.packages:
-        line = ctx.line_in(script, pkg.line, pkg.package)
-        if pkg.manager in SYSTEM_MANAGERS and (nvidia.is_driver_package(pkg.package) or
-                                               nvidia.is_toolkit_package(pkg.package)):
-            found.append(Evidence(line, f"{pkg.manager} installs {pkg.package}"))
-        elif pkg.manager in PIP_MANAGERS and _pip_cuda(pkg):
-            found.append(Evidence(line, f"pip installs the CUDA build {pkg.spec or pkg.package}"))
-        elif pkg.manager in CONDA_MANAGERS and nvidia.is_conda_toolkit(_conda_name(pkg.package)):
-            found.append(Evidence(line, f"{pkg.manager} installs {pkg.package}"))
+        says_gpu, says_toolkit = _package_says(pkg)
+        if says_gpu or says_toolkit:
+            evidence = Evidence(ctx.line_in(script, pkg.line, pkg.package),
+                                f"{pkg.manager} installs {pkg.spec or pkg.package}")
+            if says_gpu:
+                gpu.append(evidence)
+            if says_toolkit:
+                toolkit.append(evidence)
     for stage in ctx.lineage:
         for step in stage.steps:
             if step.instruction.keyword == "ENV":
-                keys = step.instruction.value[::2]
-                hit = next((k for k in keys if k in _GPU_ENV), None)
+                hit = next((k for k in step.instruction.value[::2] if k in _GPU_ENV), None)
                 if hit:
-                    found.append(Evidence(step.instruction.start_line, f"ENV {hit}"))
-    return sorted(found)
-
-
-def toolkit_evidence(ctx: LintContext) -> List[Evidence]:
-    found: List[Evidence] = []
-    root = ctx.final.root if ctx.final else None
-    if root is not None and nvidia.BaseImage(root.base).provides_toolkit:
-        found.append(Evidence(root.instruction.start_line, f"base image {root.base}"))
-    for script, pkg in ctx.packages:
-        line = ctx.line_in(script, pkg.line, pkg.package)
-        if pkg.manager in SYSTEM_MANAGERS and nvidia.is_toolkit_package(pkg.package.split("=")[0]):
-            found.append(Evidence(line, f"{pkg.manager} installs {pkg.package}"))
-        elif pkg.manager in PIP_MANAGERS and (_pip_cuda(pkg) or _name(pkg.package) == "torch"):
-            # Linux x86_64 torch wheels from PyPI depend on the nvidia-*-cu12 runtime wheels.
-            if _name(pkg.package) != "torch" or not _cpu_index(pkg.index):
-                found.append(Evidence(line, f"pip installs {pkg.spec or pkg.package}"))
-        elif pkg.manager in CONDA_MANAGERS and nvidia.is_conda_toolkit(_conda_name(pkg.package)):
-            found.append(Evidence(line, f"{pkg.manager} installs {pkg.package}"))
+                    gpu.append(Evidence(step.instruction.start_line, f"ENV {hit}"))
     for script in ctx.scripts:
-        if any(nvidia.is_cuda_runfile(w.strip("\"'")) for w in script.text.split()) and "--toolkit" in script.text:
-            found.append(Evidence(script.first_line, "the CUDA runfile installer with --toolkit"))
+        if ".run" in script.text and "--toolkit" in script.text and any(
+                nvidia.is_cuda_runfile(w.strip("\"'")) for w in script.text.split()):
+            toolkit.append(Evidence(script.first_line, "the CUDA runfile installer with --toolkit"))
     if ctx.final is not None:
         for copy in ctx.final.copies:
             if "libcudart.so" in copy.source or copy.destination.startswith("/usr/local/cuda"):
-                found.append(Evidence(copy.instruction.start_line, f"{copy.instruction.keyword} {copy.destination}"))
-    return found
+                toolkit.append(Evidence(copy.instruction.start_line, f"{copy.instruction.keyword} {copy.destination}"))
+    return sorted(gpu), toolkit
+
+
+def _package_says(pkg: shell.PackageInstall) -> Tuple[bool, bool]:
+    """(is GPU evidence, is toolkit evidence) for one installed package."""
+    if pkg.manager in SYSTEM_MANAGERS:
+        name = pkg.package.split("=")[0]
+        toolkit = nvidia.is_toolkit_package(name)
+        return toolkit or nvidia.is_driver_package(name), toolkit
+    if pkg.manager in CONDA_MANAGERS:
+        cuda = nvidia.is_conda_toolkit(_conda_name(pkg.package))
+        return cuda, cuda
+    if pkg.manager in PIP_MANAGERS:
+        if _pip_cuda(pkg):
+            return True, True
+        # Linux x86_64 torch wheels from PyPI depend on the nvidia-*-cu12 runtime wheels, but a
+        # plain `pip install torch` says nothing about whether the image is meant for GPUs.
+        return False, _name(pkg.package) == "torch" and not _cpu_index(pkg.index)
+    return False, False
 
 
 def _name(package: str) -> str:

@@ -1,0 +1,84 @@
+"""`sm-lint check` argument parsing and run.
+
+Parsed with argparse rather than typer on purpose: `check` runs as a pre-commit hook on every
+commit, and importing typer alone costs more than linting a 500-line Dockerfile (bench/). The
+typer app delegates `check` here, so these are the only definitions of its options.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import List, NoReturn, Optional, Sequence, Tuple
+
+from sm_lint.console import emit, guarded
+from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
+
+FORMATS = ("text", "json")
+FAIL_ON = ("error", "warning", "info", "never")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"check: {message} (see `sm-lint check --help`)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="sm-lint check", description="Check Dockerfiles statically: no Docker engine, no network.")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="Dockerfiles or folders to search (Dockerfile, *.Dockerfile, Dockerfile.*, *.dockerfile); "
+                        "- reads standard input")
+    p.add_argument("-f", "--format", choices=FORMATS, default="text", help="output format (default: text)")
+    p.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    p.add_argument("--fail-on", choices=FAIL_ON, help="lowest severity that fails the run (default: warning)")
+    p.add_argument("--ignore", action="append", default=[], metavar="RULE", help="rule id to skip (repeatable)")
+    p.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="as for docker build (repeatable); NAME alone takes the value from the environment")
+    p.add_argument("--target", metavar="STAGE", help="check this build stage as the final image")
+    p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                   help="the image is (not) for GPU instances (default: decide from evidence)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="use this config file instead of looking one up")
+    p.add_argument("--inline-ignores", action=argparse.BooleanOptionalAction, default=True,
+                   help="honour `# sm-lint: ignore=` pragmas (default: yes)")
+    p.add_argument("--context", type=Path, metavar="DIR", help="build context (default: the Dockerfile's folder)")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    def work() -> int:
+        args = parser().parse_args(list(argv))
+        from sm_lint.catalogue import Catalogue
+        from sm_lint.check import CheckOptions, run_check
+
+        catalogue = Catalogue.load()
+        options = CheckOptions(
+            config_file=args.config,
+            ignore=tuple(rule.upper() for rule in args.ignore),
+            fail_on=args.fail_on,
+            gpu=None if args.gpu is None else ("true" if args.gpu else "false"),
+            build_args=build_args(args.build_arg),
+            target=args.target,
+            inline_ignores=args.inline_ignores,
+            context=args.context,
+        )
+        result = run_check(args.paths, options, catalogue)
+        titles = {rule.id: rule.title for rule in catalogue}
+        emit(args.format, result.findings, "check", result.targets, result.fail_on, titles, args.output)
+        return EXIT_FINDINGS if result.failed else EXIT_OK
+
+    return guarded(work)
+
+
+def build_args(items: List[str]) -> Tuple[Tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not name:
+            raise UsageError(f"--build-arg {item!r}: expected NAME=VALUE")
+        if not sep:  # `docker build --build-arg NAME` takes the value from the environment
+            value_from_env: Optional[str] = os.environ.get(name)
+            if value_from_env is None:
+                continue
+            value = value_from_env
+        pairs.append((name, value))
+    return tuple(pairs)
