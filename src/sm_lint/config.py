@@ -93,7 +93,7 @@ def find_config(start: Path, memo: Optional[Dict[str, Optional[Path]]] = None) -
 def _has_tool_table(pyproject: Path) -> bool:
     # A cheap text probe first: most pyproject.toml files have no sm-lint table to parse.
     try:
-        return "sm-lint" in pyproject.read_text(encoding="utf-8")
+        return "[tool.sm-lint" in pyproject.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
 
