@@ -15,7 +15,7 @@ from sm_lint.findings import Finding
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = Catalogue.load()
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "fixtures").rglob("*Dockerfile*")) if p.is_file()]
-SEEDS += [example.dockerfile for rule in CATALOGUE for example in rule.examples()]
+SEEDS += [ex.text for rule in CATALOGUE for ex in rule.examples() if ex.language == "dockerfile"]
 TOKENS = ["FROM ", "RUN ", "COPY ", "ADD ", "ENTRYPOINT ", "CMD ", "ENV ", "ARG ", "WORKDIR ", "SHELL ",
           "ONBUILD ", "HEALTHCHECK ", "VOLUME ", "<<EOF", "<<-'X'", "EOF", "\\\n", "`\n", "# escape=`\n",
           "# sm-lint: ignore=", "SM101", "[", "]", '"', "'", ",", "${A:-/opt/ml}", "$B", "/opt/ml/",

@@ -34,7 +34,7 @@ def _run(example: Example, tmp_path: Path) -> List[str]:
     if example.config is not None:
         (tmp_path / ".sm-lint.toml").write_text(example.config)
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text(example.dockerfile)
+    dockerfile.write_text(example.text)
     options = dict(example.options)
     gpu = options.get("gpu")
     result = run_check([str(dockerfile)], CheckOptions(gpu=gpu, target=options.get("target")), CATALOGUE)

@@ -22,8 +22,9 @@ class Example(NamedTuple):
     """One bad or good block, with the context blocks (files, config) written before it."""
 
     kind: str  # "bad" or "good"
-    dockerfile: str
-    options: Tuple[Tuple[str, str], ...]  # attributes of the fence: gpu=true, target=x, build-arg=A=1
+    language: str  # "dockerfile", or "image" (a JSON description of a built image)
+    text: str
+    options: Tuple[Tuple[str, str], ...]  # attributes of the fence: gpu=true, target=x, arg=--x (repeatable)
     files: Tuple[Tuple[str, str], ...]  # (context path, content) from ```... file=PATH``` blocks
     config: Optional[str]  # TOML text from a ```toml config``` block
     line: int  # line of the fence in the rule file, for test ids
@@ -100,11 +101,12 @@ def _examples(body: str, line_offset: int) -> List[Example]:
             files.append((attrs["file"], content))
         elif lang == "toml" and "config" in attrs:
             config = content
-        elif lang == "dockerfile" and ("bad" in attrs or "good" in attrs):
+        elif lang in ("dockerfile", "image") and ("bad" in attrs or "good" in attrs):
             kind = "bad" if "bad" in attrs else "good"
-            options = tuple((k, v) for k, v in attrs.items() if k not in ("bad", "good"))
+            pairs = _ATTR.findall(words[1])
+            options = tuple((k, v.strip('"')) for k, v in pairs if k not in ("bad", "good"))
             line = line_offset + body.count("\n", 0, match.start()) + 1
-            examples.append(Example(kind, content, options, tuple(files), config, line))
+            examples.append(Example(kind, lang, content, options, tuple(files), config, line))
             files, config = [], None
     return examples
 

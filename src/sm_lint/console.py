@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from sm_lint.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, UsageError
 from sm_lint.findings import Finding
@@ -34,12 +34,12 @@ def guarded(work: Callable[[], int]) -> int:
 
 
 def emit(fmt: str, findings: List[Finding], command: str, targets: Sequence[str], fail_on: str,
-         titles: dict, output: Optional[Path]) -> None:
+         titles: dict, output: Optional[Path], facts: Tuple[Tuple[str, str], ...] = ()) -> None:
     """Render one report and write it to `output`, or to stdout."""
     from sm_lint.report import RunInfo, renderer
 
     color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = renderer(fmt)(findings, RunInfo(command, tuple(targets), fail_on, titles, color))
+    text = renderer(fmt)(findings, RunInfo(command, tuple(targets), fail_on, titles, color, facts))
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

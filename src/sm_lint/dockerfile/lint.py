@@ -14,7 +14,8 @@ from sm_lint.dockerfile.context import LintContext
 from sm_lint.dockerfile.parser import parse
 from sm_lint.dockerfile.stages import Build, BuildError, build
 from sm_lint.dockerfile.syntax import DockerfileSyntaxError
-from sm_lint.findings import Finding, Hit, Location, Severity
+from sm_lint.findings import Finding, Hit
+from sm_lint.stamping import stamp
 
 
 def lint_text(text: str, path: str, settings: Settings, catalogue: Catalogue,
@@ -26,7 +27,7 @@ def lint_text(text: str, path: str, settings: Settings, catalogue: Catalogue,
         parsed = parse(text)
     except DockerfileSyntaxError as error:
         hits.append(("SM100", Hit(max(error.line, 1), f"Docker cannot parse this Dockerfile: {error.message}")))
-        return _stamp(hits, path, settings, catalogue, ignored)
+        return stamp(hits, path, settings, catalogue, today)
     model: Optional[Build] = None
     try:
         model = build(parsed, dict(settings.build_args), settings.target)
@@ -52,21 +53,4 @@ def lint_text(text: str, path: str, settings: Settings, catalogue: Catalogue,
         for line, rule_id in pragma_mod.unused(found.pragmas, used):
             if rule_id not in ignored:
                 hits.append(("SM191", Hit(line, f"sm-lint pragma ignores {rule_id}, which reports nothing here")))
-    return _stamp(hits, path, settings, catalogue, ignored)
-
-
-def _stamp(hits: List[Tuple[str, Hit]], path: str, settings: Settings, catalogue: Catalogue,
-           ignored: frozenset) -> List[Finding]:
-    """Give each hit its rule id and severity (catalogue default, then config override), once."""
-    overrides: Dict[str, Severity] = dict(settings.severity)
-    seen = set()
-    findings = []
-    for rule_id, hit in hits:
-        key = (rule_id, hit.line, hit.message)
-        if rule_id in ignored or key in seen:
-            continue
-        seen.add(key)
-        severity = overrides.get(rule_id) or catalogue[rule_id].severity
-        findings.append(Finding(rule_id, severity, hit.message, Location(path, hit.line, hit.column, hit.end_line),
-                                hit.fix, hit.evidence))
-    return sorted(findings, key=Finding.sort_key)
+    return stamp(hits, path, settings, catalogue, today)

@@ -12,6 +12,7 @@ class RunInfo(NamedTuple):
     fail_on: str
     titles: Dict[str, str]  # rule id -> title, from the catalogue
     color: bool = False
+    facts: Tuple[Tuple[str, str], ...] = ()  # (label, value) lines a report shows besides findings
 
 
 def failed(findings: List[Finding], fail_on: str) -> bool:

@@ -11,20 +11,24 @@ _RESET = "\033[0m"
 
 
 def render(findings: List[Finding], info: RunInfo) -> str:
-    lines = []
+    lines = [f"{label}: {value}" for label, value in info.facts]
     for f in findings:
-        where = f"{f.location.path}:{f.location.line}:{f.location.column}"
+        where = f.location.path
+        if f.location.line:
+            where += f":{f.location.line}:{f.location.column}"
         severity = f.severity.label
         if info.color:
             severity = f"{_COLOURS[f.severity]}{severity}{_RESET}"
         lines.append(f"{where}: {f.rule} {severity}: {f.message}")
+        lines.extend(f"    {item}" for item in f.evidence)
     lines.append(summary(findings, info))
     return "\n".join(lines) + "\n"
 
 
 def summary(findings: List[Finding], info: RunInfo) -> str:
-    files = len(info.targets)
-    checked = f"{files} file{'s' if files != 1 else ''} checked"
+    count = len(info.targets)
+    noun = "image" if info.command == "inspect" else "file"
+    checked = f"{count} {noun}{'s' if count != 1 else ''} checked"
     if not findings:
         return f"{checked}: no problems"
     by = ", ".join(f"{n} {label}{'s' if n != 1 else ''}" for label, n in counts(findings).items() if n)
