@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import List, NoReturn, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, NoReturn, Optional, Sequence, Tuple
 
 from sm_lint.console import emit, guarded
+
+if TYPE_CHECKING:
+    from sm_lint.catalogue import Catalogue
+    from sm_lint.check import CheckOptions, CheckResult
 from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
 FORMATS = ("text", "json")
@@ -41,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--inline-ignores", action=argparse.BooleanOptionalAction, default=True,
                    help="honour `# sm-lint: ignore=` pragmas (default: yes)")
     p.add_argument("--context", type=Path, metavar="DIR", help="build context (default: the Dockerfile's folder)")
+    image = p.add_argument_group("built image", "also check the image built from the Dockerfile (see sm-lint inspect)")
+    image.add_argument("--image", metavar="IMAGE", help="image name or id in the engine, or a docker-save/OCI archive")
+    image.add_argument("--platform", default="linux/amd64", help="platform to pick from a multi-platform index")
+    image.add_argument("--docker-host", metavar="URL", help="engine address (default: DOCKER_HOST or the local socket)")
     return p
 
 
@@ -63,10 +71,33 @@ def main(argv: Sequence[str]) -> int:
         )
         result = run_check(args.paths, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
-        emit(args.format, result.findings, "check", result.targets, result.fail_on, titles, args.output)
-        return EXIT_FINDINGS if result.failed else EXIT_OK
+        if args.image is None:
+            emit(args.format, result.findings, "check", result.targets, result.fail_on, titles, args.output)
+            return EXIT_FINDINGS if result.failed else EXIT_OK
+        return _with_image(args, options, catalogue, result, titles)
 
     return guarded(work)
+
+
+def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "Catalogue",
+                result: "CheckResult", titles: dict) -> int:
+    """`check --image`: both layers in one report, each defect once (combined.py)."""
+    from sm_lint.combined import merge
+    from sm_lint.image.checks import has_toolkit
+    from sm_lint.inspect_command import InspectOptions, run_inspect
+    from sm_lint.report import failed
+
+    if len(result.targets) != 1:
+        raise UsageError("--image needs exactly one Dockerfile: the one the image was built from")
+    inspected = run_inspect(args.image, InspectOptions(
+        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, gpu=options.gpu,
+        platform=args.platform, docker_host=args.docker_host), catalogue)
+    config = inspected.view.config
+    findings = merge(result.findings, inspected.findings, args.image, bool(config.entrypoint or config.cmd),
+                     has_toolkit(inspected.view))
+    emit(args.format, findings, "check", result.targets + (args.image,), result.fail_on, titles, args.output,
+         inspected.facts)
+    return EXIT_FINDINGS if failed(findings, result.fail_on) else EXIT_OK
 
 
 def build_args(items: List[str]) -> Tuple[Tuple[str, str], ...]:

@@ -28,6 +28,7 @@ class InspectResult(NamedTuple):
     failed: bool
     fail_on: str
     facts: Tuple[Tuple[str, str], ...]
+    view: ImageView
 
 
 def load_view(target: str, platform: str, docker_host: Optional[str]) -> ImageView:
@@ -60,7 +61,7 @@ def run_inspect(target: str, options: InspectOptions, catalogue: Catalogue,
     ctx = ImageContext(view, settings.gpu, options.entrypoint, options.arguments)
     today = datetime.date.today()
     findings = stamp(run(ctx, settings.ignored(today)), target, settings, catalogue, today)
-    return InspectResult(findings, failed(findings, settings.fail_on), settings.fail_on, facts(view, options))
+    return InspectResult(findings, failed(findings, settings.fail_on), settings.fail_on, facts(view, options), view)
 
 
 def facts(view: ImageView, options: InspectOptions) -> Tuple[Tuple[str, str], ...]:

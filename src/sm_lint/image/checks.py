@@ -125,7 +125,7 @@ def gpu_without_toolkit(ctx: ImageContext) -> Iterator[Hit]:
     if ctx.gpu_mode == "false":
         return
     view = ctx.view
-    if _has_toolkit(view):
+    if has_toolkit(view):
         return
     if ctx.gpu_mode == "true":
         why = "the image is for GPU (--gpu / gpu = true)"
@@ -152,7 +152,7 @@ def _gpu_evidence(view: ImageView) -> Optional[str]:
     return None
 
 
-def _has_toolkit(view: ImageView) -> bool:
+def has_toolkit(view: ImageView) -> bool:
     for path in view.files:
         if (_CUDART.search(path) or _PIP_CUDA_LIB.search(path) or _CONDA_CUDA.search(path)
                 or (path.startswith("/usr/local/cuda") and "/lib" in path and "/compat/" not in path)):

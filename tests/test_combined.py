@@ -1,0 +1,31 @@
+"""`check --image`: a defect seen in both the Dockerfile and the image is reported once."""
+from __future__ import annotations
+
+from sm_lint.combined import merge
+from sm_lint.findings import Finding, Location, Severity
+
+
+def finding(rule: str, line: int = 0, evidence: tuple = ()) -> Finding:
+    path = "Dockerfile" if rule.startswith("SM1") else "img:1"
+    return Finding(rule, Severity.ERROR, f"{rule} message", Location(path, line), None, evidence)
+
+
+def test_same_defect_once_with_the_image_evidence_on_the_dockerfile_line() -> None:
+    merged = merge([finding("SM110", 4)], [finding("SM210", evidence=("/opt/ml/x (1 B, layer 2)",))],
+                   "img:1", image_has_command=True, image_has_toolkit=False)
+    assert [f.rule for f in merged] == ["SM110"]
+    assert merged[0].evidence == ("confirmed in the built image img:1 (SM210)", "/opt/ml/x (1 B, layer 2)")
+
+
+def test_image_only_defects_are_kept() -> None:
+    merged = merge([finding("SM101", 3)], [finding("SM230"), finding("SM220")], "img:1", True, True)
+    assert sorted(f.rule for f in merged) == ["SM101", "SM220", "SM230"]
+
+
+def test_the_image_settles_what_the_dockerfile_only_suspected() -> None:
+    merged = merge([finding("SM104", 1), finding("SM121", 1)], [], "img:1", image_has_command=True,
+                   image_has_toolkit=True)
+    assert merged == []
+    kept = merge([finding("SM104", 1)], [finding("SM204")], "img:1", image_has_command=False,
+                 image_has_toolkit=False)
+    assert [f.rule for f in kept] == ["SM104"] and kept[0].evidence[0].startswith("confirmed")
