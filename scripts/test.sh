@@ -12,6 +12,80 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -e ".[test]"
 
+# A Docker engine for the Docker-marked tests (docs: design.md section 2). On a fresh CI machine
+# (root, Debian) install Debian's engine and the static tools the test images are built from, and
+# start the engine; a machine whose engine already answers is left alone. Without root and without
+# an engine the Docker tests skip, except under CI=true, where they fail (tests/docker_support.py).
+engine_answers() {
+  command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1
+}
+
+apt_updated=0
+apt_install() {  # installs those of the named packages that are not installed yet
+  local wanted=() package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || wanted+=("$package")
+  done
+  [ "${#wanted[@]}" -eq 0 ] && return 0
+  if [ "$apt_updated" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  echo "scripts/test.sh: installing ${wanted[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+}
+
+start_dockerd() {
+  local log=${SM_LINT_DOCKERD_LOG:-${TMPDIR:-/tmp}/sm-lint-dockerd.log} waited=0
+  echo "scripts/test.sh: starting dockerd (log: $log)" >&2
+  # setsid: the engine outlives this script and a Ctrl-C in the terminal, so later runs reuse it.
+  setsid dockerd </dev/null >"$log" 2>&1 &
+  local pid=$!
+  until engine_answers; do
+    # A dockerd that exited (another one holds its pid file, no storage driver, ...) never answers.
+    if ! kill -0 "$pid" 2>/dev/null && ! engine_answers; then
+      echo "scripts/test.sh: dockerd exited; last lines of $log:" >&2
+      tail -n 30 "$log" >&2
+      exit 1
+    fi
+    if [ "$waited" -ge "${SM_LINT_DOCKERD_WAIT:-60}" ]; then
+      echo "scripts/test.sh: dockerd did not answer within ${waited}s; last lines of $log:" >&2
+      tail -n 30 "$log" >&2
+      exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  echo "scripts/test.sh: dockerd answers after ${waited}s" >&2
+}
+
+provision_docker() {
+  local engine=1
+  engine_answers || engine=0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    if [ "$engine" -eq 0 ]; then
+      echo "scripts/test.sh: note: no Docker engine answers and this is not a root Debian machine," \
+        "so nothing is installed; the Docker tests will skip (and fail under CI=true)" >&2
+    fi
+    return 0
+  fi
+  # The test images are FROM scratch (no registry is reachable): busybox-static and static C
+  # programs (gcc -static needs libc6-dev's libc.a) are their only contents.
+  local tools=(busybox-static libc6-dev)
+  command -v gcc >/dev/null 2>&1 || tools+=(gcc)
+  if [ "$engine" -eq 1 ]; then
+    apt_install "${tools[@]}"
+    return 0
+  fi
+  # /usr/local/bin/docker may be a client alone: the engine is dockerd.
+  command -v dockerd >/dev/null 2>&1 || tools+=(docker.io)
+  local started=$SECONDS
+  apt_install "${tools[@]}"
+  start_dockerd
+  echo "scripts/test.sh: Docker engine provisioned in $((SECONDS - started))s" >&2
+}
+provision_docker
+
 # Git identity for the tests that make throwaway repositories (pre-commit try-repo).
 export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-sm-lint tests} GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-tests@sm-lint.invalid}
 export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
