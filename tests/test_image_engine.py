@@ -185,3 +185,45 @@ def test_save_stream_yields_bounded_chunks_of_the_archive(docker_client) -> None
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
     assert manifest[0]["RepoTags"] is None  # saved by id: no name to record
     assert manifest[0]["Config"].startswith(image_id.split(":")[1])
+
+
+# Through the archive reader ---------------------------------------------------------------------
+
+LAYERED = """\
+FROM scratch
+COPY busybox /bin/busybox
+COPY gone.txt /data/gone.txt
+COPY keep/ /data/keep/
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox rm /data/gone.txt && /bin/busybox rm -r /data/keep && /bin/busybox mkdir /data/keep && echo new > /data/keep/new.txt"]
+COPY model.txt /opt/ml/model/model.txt
+ENTRYPOINT ["/bin/busybox", "cat", "/opt/ml/model/model.txt"]
+"""
+
+
+@pytest.mark.docker
+def test_engine_stream_and_saved_archive_give_the_same_view(docker_client) -> None:
+    from docker_support import save_image
+    from sm_lint.image.archive import read_archive
+
+    tag = f"sm-lint-test/layers:{uuid.uuid4().hex[:8]}"
+    build_image(docker_client, LAYERED, {"gone.txt": "deleted later\n", "keep/old.txt": "old\n",
+                                         "model.txt": "weights\n"}, tag=tag)
+    from_engine = engine.image_from_engine(tag)
+    from_file = read_archive(str(save_image(docker_client, tag)))
+
+    assert from_engine.source == tag
+    assert from_engine._replace(source="") == from_file._replace(source="")
+    files = from_engine.files
+    assert "/data/gone.txt" not in files  # whiteout in the RUN layer
+    assert "/data/keep/old.txt" not in files and files["/data/keep/new.txt"].layer == 3  # opaque dir
+    assert files["/opt/ml/model/model.txt"].layer == 4
+    assert len(from_engine.layers) == 5
+    assert from_engine.config.entrypoint == ("/bin/busybox", "cat", "/opt/ml/model/model.txt")
+
+
+@pytest.mark.docker
+def test_image_from_engine_missing_image_and_unreachable_host(docker_client) -> None:
+    with pytest.raises(EnvironmentFailure, match=r"^image sm-lint-test/absent:x not found in the engine at "):
+        engine.image_from_engine("sm-lint-test/absent:x")
+    with pytest.raises(EnvironmentFailure, match=r"^cannot reach a Docker engine at unix:///nonexistent/d.sock"):
+        engine.image_from_engine("anything", docker_host="unix:///nonexistent/d.sock")
