@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from image_archives import (  # noqa: E402
     Image, docker_save, docker_save_members, gzip_bytes, hardlink, layer_tar, oci_files, oci_tar, sha256, symlink,
-    synthetic_docker_save, tar_bytes, write_image, write_oci_dir, zstd_bytes,
+    tar_bytes, write_image, write_oci_dir, zstd_bytes,
 )
 from sm_lint.errors import UsageError  # noqa: E402
 from sm_lint.image.archive import ArchiveError, Limits, read_archive, read_stream  # noqa: E402

@@ -29,13 +29,13 @@ import os
 import posixpath
 import re
 import stat
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from sm_lint.errors import UsageError
 from sm_lint.image.layers import Budget, LayerListing, LayerSink, merge
 from sm_lint.image.model import FileEntry, HistoryEntry, ImageConfig, ImageView, Layer
 from sm_lint.image.tarstream import (
-    DIRECTORY, HARDLINK, MAGIC_BYTES, REGULAR, SYMLINK, AREGULAR, Bytes, FormatError, HashPool, TarParser,
+    HARDLINK, MAGIC_BYTES, REGULAR, SYMLINK, AREGULAR, Bytes, FormatError, HashPool, TarParser,
     compression_of, decoder, looks_like_tar, new_hash, show,
 )
 
@@ -442,8 +442,8 @@ def _resolve(store: Any, source: str, platform: str) -> ImageView:
     if store.exists("manifest.json"):
         found = _docker_save_candidates(store)
         chosen, _ = _choose(found, want, platform)
-        layers = [(path, None) for path in chosen.manifest["Layers"]]
-        return _view(store, source, chosen, chosen.reference, layers, ())
+        legacy: List[Tuple[str, Optional[Dict[str, Any]]]] = [(path, None) for path in chosen.manifest["Layers"]]
+        return _view(store, source, chosen, chosen.reference, legacy, ())
     if store.exists("index.json"):
         raise FormatError("index.json names no image manifest that the archive holds")
     if store.exists("repositories"):
@@ -458,7 +458,7 @@ def _oci_candidates(store: Any) -> List[_Candidate]:
             raise FormatError("oci-layout has no imageLayoutVersion")
     index = store.read_json("index.json", "index.json")
     found: List[_Candidate] = []
-    seen: set = set()
+    seen: Set[str] = set()
     for descriptor, names in _walk_index(store, index, "index.json", {}, 0, set()):
         path = _blob_path(descriptor, "manifest descriptor")
         if path in seen or not store.exists(path):
@@ -482,7 +482,7 @@ def _oci_candidates(store: Any) -> List[_Candidate]:
 
 
 def _walk_index(store: Any, index: Any, what: str, names: Dict[str, str], depth: int,
-                visited: set) -> Iterator[Tuple[Dict[str, Any], Dict[str, str]]]:
+                visited: Set[str]) -> Iterator[Tuple[Dict[str, Any], Dict[str, str]]]:
     """Manifest descriptors reachable from an index (nested indexes included), with the image
     names annotated on the way down (Docker 25 names the index entry, not the manifest)."""
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
@@ -561,7 +561,7 @@ def _choose(found: List[_Candidate], want: Platform, asked: str) -> Tuple[_Candi
 
 
 def _view(store: Any, source: str, chosen: _Candidate, reference: str,
-          layer_refs: List[Tuple[str, Optional[Dict[str, Any]]]], offered: Tuple[str, ...]) -> ImageView:
+          layer_refs: Sequence[Tuple[str, Optional[Dict[str, Any]]]], offered: Tuple[str, ...]) -> ImageView:
     config = _image_config(chosen.config)
     if len(config.diff_ids) != len(layer_refs):
         raise FormatError(f"the config lists {len(config.diff_ids)} layers (rootfs.diff_ids), the manifest {len(layer_refs)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from array import array
+from itertools import repeat
 from typing import Any, Dict, List, Optional, Sequence, Set
 
 from sm_lint.image.model import FileEntry
@@ -238,6 +239,15 @@ def merge(layers: Sequence[LayerListing]) -> Dict[str, FileEntry]:
     for index in range(len(layers) - 1, -1, -1):
         layer = layers[index]
         hidden = _HiddenBelow(files, gone, cut, index)
+        if not (files or gone or cut):  # the top layer: nothing above can hide or shadow it
+            _add_all(files, layer, index)
+            implied = list({path[:path.rfind("/")] for path in layer.paths})
+            implied.extend(w[:w.rfind("/")] for w in layer.whiteouts)
+            implied.extend(layer.opaques)
+            _add_implied(files, implied, gone, hidden, index)
+            gone.update(layer.whiteouts)
+            cut.update(layer.opaques)
+            continue
         kinds, sizes, links = layer.kinds, layer.sizes, layer.links
         replaced: List[str] = []
         parents: List[str] = []
@@ -262,6 +272,16 @@ def merge(layers: Sequence[LayerListing]) -> Dict[str, FileEntry]:
         cut.update(layer.opaques)
         cut.update(replaced)
     return files
+
+
+def _add_all(files: Dict[str, FileEntry], layer: LayerListing, index: int) -> None:
+    """Every path of a layer, in bulk (the later of two equal paths wins, as in extraction)."""
+    links = [""] * len(layer.paths)
+    for position, target in layer.links.items():
+        links[position] = target
+    kinds = [KINDS[kind] for kind in layer.kinds]
+    make = FileEntry._make
+    files.update(zip(layer.paths, map(make, zip(layer.paths, kinds, layer.sizes, repeat(index), links))))
 
 
 def _add_implied(files: Dict[str, FileEntry], parents: List[str], gone: Set[str], hidden: "_HiddenBelow",

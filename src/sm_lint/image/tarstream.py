@@ -129,8 +129,8 @@ class _Zstd(Decoder):
 
         self._error: Any = zstandard.ZstdError
         sink = _Forward(out)
-        self._writer = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_writer(
-            sink, write_size=_STEP, write_return_read=True)
+        self._writer: Any = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_writer(
+            sink, write_size=_STEP, write_return_read=True)  # type: ignore[arg-type]
 
     def write(self, data: Bytes) -> None:
         try:
@@ -296,7 +296,7 @@ class TarParser:
         self._pad = 0  # padding after those
         self._sink: Sink = None
         self._meta: Optional[int] = None  # typeflag of the pax/GNU member being collected
-        self._pax: dict = {}
+        self._pax: "dict[str, str]" = {}
         self._long_name: Optional[bytes] = None
         self._long_link: Optional[bytes] = None
         self._zeros = 0
@@ -314,8 +314,55 @@ class TarParser:
             elif size - pos < BLOCK:
                 self._partial += buf[pos:]
                 return
-            else:
+            elif self._pax or self._long_name is not None or self._long_link is not None:
                 pos = self._header(buf, pos, size)
+            else:
+                pos = self._scan(buf, pos, size)
+
+    def _scan(self, buf: bytes, pos: int, size: int) -> int:
+        """The hot loop: plain ustar/GNU headers whose data nobody wants, one after another in
+        one frame. Anything unusual (extended headers, zero blocks, bad checksums, base-256
+        sizes, sparse files) goes to _header, which handles every case."""
+        unpack = _FIELDS.unpack_from
+        adler32 = zlib.adler32
+        on_entry = self._on_entry
+        while size - pos >= BLOCK:
+            end = pos + BLOCK
+            block = buf[pos:end]
+            name, size_field, check, typeflag, link, magic, prefix = unpack(block)
+            if not block[0] or typeflag in _SLOW_TYPES or size_field[0] >= 0x80 or self._zeros:
+                return self._header(buf, pos, size)
+            try:
+                stored = int(check.strip(b" \0"), 8)
+                length = int(size_field.strip(b" \0") or b"0", 8)
+            except ValueError:
+                return self._header(buf, pos, size)
+            if ((adler32(block) & 0xFFFF) - 1 - sum(check) + 256 - stored) % 65521:
+                return self._header(buf, pos, size)
+            self._headers += 1
+            name = name.rstrip(b"\0")
+            if 0 in name:
+                name = name[:name.find(0)]
+            if prefix[0] and magic == b"ustar\0":
+                name = (prefix[:prefix.find(0)] if 0 in prefix else prefix) + b"/" + name
+            try:
+                text = name.decode()
+                target = (link[:link.find(0)] if 0 in link else link).decode() if link[0] else ""
+            except UnicodeDecodeError:
+                text = _decode(name)
+                target = _decode(link[:link.find(0)] if 0 in link else link) if link[0] else ""
+            self.last = text
+            sink = on_entry(text, typeflag, length, target)
+            if typeflag in _HEADER_ONLY:
+                length = 0
+            if sink is not None:
+                self._data(sink, length)
+                return end
+            pos = end + length + (-length % BLOCK)
+            if pos > size:
+                self._skip = pos - size
+                return size
+        return pos
 
     def _between(self, buf: bytes, pos: int, size: int) -> int:
         """One step outside the header fast path: skip, hand data to a sink, or finish a split header."""
@@ -476,6 +523,7 @@ def _decode(raw: bytes) -> str:
 # name, size, checksum, typeflag, linkname, magic, prefix: one C call instead of seven slices
 _FIELDS = struct.Struct("100s24x12s12x8sB100s6s2x80x155s12x")
 _META_TYPES = frozenset((PAX_HEADER, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK))
+_SLOW_TYPES = _META_TYPES | {GNU_SPARSE}
 
 
 def _base256(field: bytes) -> int:
