@@ -10,9 +10,14 @@ from typing import List
 
 import pytest
 
+import json
+
+from image_archives import Image, docker_save
 from sm_lint.catalogue import Catalogue, Example, Rule
 from sm_lint.check import CheckOptions, run_check
 from sm_lint.dockerfile.checks import CHECKS, ENGINE_RULES
+from sm_lint.image.checks import CHECKS as IMAGE_CHECKS
+from sm_lint.inspect_command import InspectOptions, run_inspect
 
 CATALOGUE = Catalogue.load()
 
@@ -25,7 +30,44 @@ def _cases() -> List[pytest.param]:
     return cases
 
 
+def _image_entries(files: dict) -> list:
+    """The page's `{"path": size | "dir" | {"link": target}}`, `.wh.NAME` for deletions."""
+    entries = []
+    for path, value in files.items():
+        relative = path.lstrip("/")
+        folder, _, name = relative.rstrip("/").rpartition("/")
+        if name.startswith(".wh."):
+            entries.append(((folder + "/" if folder else "") + name[4:], "whiteout"))
+        elif value == "dir" or path.endswith("/"):
+            entries.append((relative.rstrip("/"), "dir"))
+        elif isinstance(value, dict):
+            entries.append((relative, "symlink", None, value["link"]))
+        else:
+            entries.append((relative, "file", value))
+    return entries
+
+
+def _run_image(example: Example, tmp_path: Path) -> List[str]:
+    """An `image` example becomes a real docker-save archive, checked as `sm-lint inspect` would."""
+    spec = json.loads(example.text)
+    config = dict(spec.get("config", {}))
+    architecture = config.pop("architecture", "amd64")
+    layers = spec.get("layers", [])
+    history = [layer.get("created_by", f"layer {i}") for i, layer in enumerate(layers)]
+    history += [{"created_by": step, "empty_layer": True} for step in spec.get("history", [])]
+    image = Image([_image_entries(layer.get("files", {})) for layer in layers], config,
+                  platform=f"linux/{architecture}", history=history)
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(docker_save([image]))
+    options = dict(example.options)
+    result = run_inspect(str(archive), InspectOptions(
+        gpu=options.get("gpu"), arguments=tuple(v for k, v in example.options if k == "arg")), CATALOGUE)
+    return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
+
+
 def _run(example: Example, tmp_path: Path) -> List[str]:
+    if example.language == "image":
+        return _run_image(example, tmp_path)
     (tmp_path / ".git").mkdir()  # stop the config lookup here
     for name, content in example.files:
         target = tmp_path / name
@@ -60,7 +102,8 @@ def test_rule_page_is_complete(rule: Rule) -> None:
     assert rule.path.name == f"{rule.id}.md"
 
 
-def test_every_dockerfile_rule_has_one_implementation_and_back() -> None:
+def test_every_rule_has_one_implementation_and_back() -> None:
     documented = {rule.id for rule in CATALOGUE if rule.layer == "dockerfile"}
-    implemented = set(CHECKS) | ENGINE_RULES
-    assert documented == implemented
+    assert documented == set(CHECKS) | ENGINE_RULES
+    assert {rule.id for rule in CATALOGUE if rule.layer == "image"} == set(IMAGE_CHECKS)
+    assert {rule.layer for rule in CATALOGUE} <= {"dockerfile", "image", "runtime"}
