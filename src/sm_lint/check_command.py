@@ -11,15 +11,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, List, NoReturn, Optional, Sequence, Tuple
 
+from sm_lint.config import FAIL_ON
 from sm_lint.console import emit, guarded
+from sm_lint.report import FORMATS
 
 if TYPE_CHECKING:
     from sm_lint.catalogue import Catalogue
     from sm_lint.check import CheckOptions, CheckResult
 from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
-FORMATS = ("text", "json")
-FAIL_ON = ("error", "warning", "info", "never")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,7 +8,9 @@ from typing import List, Optional
 import typer
 
 from sm_lint import __version__
+from sm_lint.config import FAIL_ON
 from sm_lint.console import guarded
+from sm_lint.report import FORMATS
 
 app = typer.Typer(
     add_completion=False,
@@ -18,9 +20,9 @@ app = typer.Typer(
 )
 
 
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
+# The choices live with the code that uses them; typer wants them as enums.
+Format = enum.Enum("Format", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
+FailOn = enum.Enum("FailOn", {name: name for name in FAIL_ON}, type=str)  # type: ignore[misc]
 
 
 def _version(value: bool) -> None:
@@ -45,13 +47,6 @@ def check(ctx: typer.Context) -> None:
     raise typer.Exit(check_main(ctx.args))
 
 
-class FailOn(str, enum.Enum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
-
-
 @app.command()
 def inspect(
     image: str = typer.Argument(..., help="Image name, tag or id in the engine; or a docker-save archive / OCI layout."),
@@ -60,7 +55,7 @@ def inspect(
     entrypoint: List[str] = typer.Option([], "--entrypoint", help="ContainerEntrypoint item of the job (repeatable, in order)."),
     arg: List[str] = typer.Option([], "--arg", help="ContainerArguments item of the job (repeatable, in order)."),
     gpu: Optional[bool] = typer.Option(None, "--gpu/--no-gpu", help="The image is (not) for GPU instances [default: from evidence]."),
-    format: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+    format: Format = typer.Option("text", "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: warning]."),
     ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
@@ -90,7 +85,7 @@ def inspect(
 @app.command()
 def rules(
     rule_id: Optional[str] = typer.Argument(None, help="Explain one rule, for example SM101."),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: Format = typer.Option("text", "--format", "-f"),
 ) -> None:
     """List the rules, or explain one."""
     from sm_lint import rules_command
