@@ -14,7 +14,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -67,16 +67,16 @@ def docker_save_to_oci(saved: Union[str, Path], target: Union[str, Path], compre
                                      "org.opencontainers.image.ref.name": tags[0].rpartition(":")[2]}
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [descriptor]}).encode()
 
-    members: List[Tuple[str, Union[bytes, None]]] = [("blobs", None), ("blobs/sha256", None)]
+    members: List[Tuple[str, Optional[bytes]]] = [("blobs", None), ("blobs/sha256", None)]
     members += sorted(blobs.items())
     members += [("index.json", index), ("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())]
     with tarfile.open(str(target), "w", format=tarfile.PAX_FORMAT) as out:
-        for name, data in members:
+        for name, payload in members:
             info = tarfile.TarInfo(name)
-            if data is None:
+            if payload is None:
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
                 out.addfile(info)
             else:
-                info.size, info.mode = len(data), 0o644
-                out.addfile(info, io.BytesIO(data))
+                info.size, info.mode = len(payload), 0o644
+                out.addfile(info, io.BytesIO(payload))
     return Path(target)
