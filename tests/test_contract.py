@@ -39,3 +39,11 @@ def test_shell_form_detection_uses_the_image_shell() -> None:
     assert is_shell_form(["/bin/sh", "-c", "run"])
     assert not is_shell_form(["python3", "-c", "print(1)"])
     assert not is_shell_form(["/bin/sh", "-c"])
+
+
+def test_shell_form_under_a_longer_shell() -> None:
+    pipefail = ["/bin/bash", "-o", "pipefail", "-c"]
+    assert is_shell_form(pipefail + ["run"], pipefail)
+    assert is_shell_form(["/bin/bash", "-o", "pipefail", "-c", "run"])  # no Shell recorded
+    assert is_shell_form(["/bin/busybox", "sh", "-c", "run"])
+    assert not is_shell_form(["python3", "/x.py", "-c", "cfg"])

@@ -15,12 +15,14 @@ class Resolution(NamedTuple):
 
 
 def is_shell_form(argv: Optional[Sequence[str]], shell: Optional[Sequence[str]] = None) -> bool:
-    """Docker stores shell form as SHELL + [text]: `["/bin/sh", "-c", "text"]` by default."""
-    if not argv or len(argv) != 3:
+    """Docker stores shell form as SHELL + [text]: `["/bin/sh", "-c", "text"]` by default, or the
+    SHELL instruction's words (`["/bin/bash", "-o", "pipefail", "-c"]`) + [text]."""
+    if not argv or len(argv) < 3:
         return False
-    if shell and tuple(argv[:-1]) == tuple(shell):
+    if shell and len(argv) == len(shell) + 1 and tuple(argv[:-1]) == tuple(shell):
         return True
-    return argv[0].rsplit("/", 1)[-1] in SHELLS and argv[1] == "-c"
+    # `-c` right before the text, with a shell among the words before it (`busybox sh -c`).
+    return argv[-2] == "-c" and any(word.rsplit("/", 1)[-1] in SHELLS for word in argv[:-2])
 
 
 def resolve(entrypoint: Optional[Sequence[str]], cmd: Optional[Sequence[str]],

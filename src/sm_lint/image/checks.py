@@ -24,16 +24,24 @@ class ImageContext(NamedTuple):
     container_arguments: Tuple[str, ...] = ()
 
 
-def _created_by(view: ImageView, needle: str) -> str:
-    """The last history step whose instruction mentions `needle` (ENTRYPOINT, CMD), for messages."""
+def _created_by(view: ImageView, keyword: str) -> str:
+    """The last history step that is the instruction `keyword` (ENTRYPOINT, CMD), for messages.
+
+    The classic builder records `/bin/sh -c #(nop)  ENTRYPOINT [...]`, BuildKit `ENTRYPOINT [...]`;
+    a step that merely mentions the word (`ENV ENTRYPOINT_SCRIPT=...`) is not it."""
+    pattern = re.compile(rf"^(?:/bin/sh -c #\(nop\)\s+)?{keyword}\b")
     for entry in reversed(view.config.history):
-        if needle in entry.created_by:
+        if pattern.match(entry.created_by.strip()):
             return f" (set by `{_short(entry.created_by)}`)"
     return ""
 
 
+# The classic builder names COPY/ADD sources by content hash: `COPY file:<64 hex> in /dest`.
+_CONTENT_HASH = re.compile(r"\b(file|dir|multi):[0-9a-f]{64}\s+in\s+")
+
+
 def _short(text: str, limit: int = 100) -> str:
-    text = text.replace("/bin/sh -c #(nop) ", "").strip()
+    text = _CONTENT_HASH.sub(r"(\1) to ", text.replace("/bin/sh -c #(nop) ", "").strip())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
