@@ -16,6 +16,7 @@ from image_archives import Image, docker_save
 from sm_lint.catalogue import Catalogue, Example, Rule
 from sm_lint.check import CheckOptions, run_check
 from sm_lint.dockerfile.checks import CHECKS, ENGINE_RULES
+from sm_lint.harness.jobspec import Overrides, load_request, validate
 from sm_lint.image.checks import CHECKS as IMAGE_CHECKS
 from sm_lint.inspect_command import InspectOptions, run_inspect
 
@@ -65,9 +66,18 @@ def _run_image(example: Example, tmp_path: Path) -> List[str]:
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
 
+def _run_request(example: Example, tmp_path: Path) -> List[str]:
+    """A `json` example is a CreateProcessingJob request, validated as `sm-lint run` will."""
+    request = tmp_path / "job.json"
+    request.write_text(example.text)
+    return [f"SM300:0: {hit.message}" for hit in validate(load_request(str(request), Overrides()))]
+
+
 def _run(example: Example, tmp_path: Path) -> List[str]:
     if example.language == "image":
         return _run_image(example, tmp_path)
+    if example.language == "json":
+        return _run_request(example, tmp_path)
     (tmp_path / ".git").mkdir()  # stop the config lookup here
     for name, content in example.files:
         target = tmp_path / name
@@ -107,3 +117,4 @@ def test_every_rule_has_one_implementation_and_back() -> None:
     assert documented == set(CHECKS) | ENGINE_RULES
     assert {rule.id for rule in CATALOGUE if rule.layer == "image"} == set(IMAGE_CHECKS)
     assert {rule.layer for rule in CATALOGUE} <= {"dockerfile", "image", "runtime"}
+    assert {rule.id for rule in CATALOGUE if rule.layer == "runtime"} == {"SM300"}  # the harness comes later

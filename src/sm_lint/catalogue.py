@@ -13,6 +13,9 @@ from sm_lint.errors import UsageError
 from sm_lint.findings import Severity
 
 LAYERS = ("dockerfile", "image", "runtime")
+# Fences run as examples: a Dockerfile, an image described in JSON (built into a real archive by the
+# tests), a CreateProcessingJob request in JSON.
+EXAMPLE_LANGUAGES = ("dockerfile", "image", "json")
 RULE_ID = re.compile(r"SM\d{3}\Z")
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
 _ATTR = re.compile(r"([\w-]+)(?:=(\"[^\"]*\"|\S+))?")
@@ -22,7 +25,7 @@ class Example(NamedTuple):
     """One bad or good block, with the context blocks (files, config) written before it."""
 
     kind: str  # "bad" or "good"
-    language: str  # "dockerfile", or "image" (a JSON description of a built image)
+    language: str  # one of EXAMPLE_LANGUAGES
     text: str
     options: Tuple[Tuple[str, str], ...]  # attributes of the fence: gpu=true, target=x, arg=--x (repeatable)
     files: Tuple[Tuple[str, str], ...]  # (context path, content) from ```... file=PATH``` blocks
@@ -101,7 +104,7 @@ def _examples(body: str, line_offset: int) -> List[Example]:
             files.append((attrs["file"], content))
         elif lang == "toml" and "config" in attrs:
             config = content
-        elif lang in ("dockerfile", "image") and ("bad" in attrs or "good" in attrs):
+        elif lang in EXAMPLE_LANGUAGES and ("bad" in attrs or "good" in attrs):
             kind = "bad" if "bad" in attrs else "good"
             pairs = _ATTR.findall(words[1])
             options = tuple((k, v.strip('"')) for k, v in pairs if k not in ("bad", "good"))
