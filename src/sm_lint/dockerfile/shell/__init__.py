@@ -1,0 +1,68 @@
+"""Static analysis of the POSIX-sh/bash text in RUN instructions, heredoc bodies and entrypoints.
+
+Nothing here runs a shell: a regex-driven lexer and a forgiving recursive-descent parser build a
+small tuple AST, and a best-effort evaluator walks it with a known environment (Docker ENV/ARG
+plus assignments made earlier in the script) and a tracked working directory, emitting one
+record per simple command.  The public helpers (`commands`, `written_paths`, `package_installs`,
+`mentioned_words`, `final_command`, `forwards_signals`) are views over those records.
+
+Conventions:
+- A value that cannot be known statically stays in its source form (`$UNKNOWN/x`,
+  `$(mktemp -d)`), so any `$` in a result means "not fully known".
+- Every public function returns a best-effort answer and never raises, whatever the input.
+- Line numbers are 0-based offsets of the line where a command starts within the script.
+
+Modules, by job:
+- records.py: the public records (`Command`, `PathWrite`, `PackageInstall`, `Word`) and `is_unknown`.
+- lexer.py: tokens and words; also the lazily compiled regexes of every module here.
+- parser.py: tokens to the tuple AST.
+- evaluate.py: walks the AST (variables, cd, branches, wrappers) into records; the analysis cache.
+- effects.py: the public views over the records (writes, installs, words, final command, signals).
+The views load on first use (see `__getattr__`).
+"""
+from __future__ import annotations
+
+from .records import Command, PackageInstall, PathWrite, Word, is_unknown
+
+_RAISE = False  # tests set this to see internal errors that the public API would swallow
+
+# The views and everything behind them (lexer, parser, evaluator: about 2,000 lines in four files)
+# load on first use, like the regexes: importing this package (the CLI imports every check) pays
+# only for the records. effects.py imports evaluate.py, which imports lexer.py before parser.py
+# (lexer.py and parser.py import each other, lexer.py at its end).
+_LAZY = {  # name -> the module that defines it
+    "commands": "effects",
+    "written_paths": "effects",
+    "package_installs": "effects",
+    "mentioned_words": "effects",
+    "final_command": "effects",
+    "forwards_signals": "effects",
+    "_analyse": "evaluate",
+    "_analyse_cached": "evaluate",
+    "_analyse_uncached": "evaluate",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import effects, evaluate  # noqa: F401
+
+    value = globals()[name] = getattr(globals()[_LAZY[name]], name)
+    return value
+
+
+__all__ = [
+    "Command",
+    "PathWrite",
+    "PackageInstall",
+    "Word",
+    "commands",
+    "written_paths",
+    "package_installs",
+    "mentioned_words",
+    "final_command",
+    "forwards_signals",
+    "is_unknown",
+]
+
