@@ -18,7 +18,6 @@ Modules, by job:
 - parser.py: tokens to the tuple AST.
 - evaluate.py: walks the AST (variables, cd, branches, wrappers) into records; the analysis cache.
 - effects.py: the public views over the records (writes, installs, words, final command, signals).
-The views load on first use (see `__getattr__`).
 """
 from __future__ import annotations
 
@@ -26,30 +25,10 @@ from .records import Command, PackageInstall, PathWrite, Word, is_unknown
 
 _RAISE = False  # tests set this to see internal errors that the public API would swallow
 
-# The views and everything behind them (lexer, parser, evaluator: about 2,000 lines in four files)
-# load on first use, like the regexes: importing this package (the CLI imports every check) pays
-# only for the records. effects.py imports evaluate.py, which imports lexer.py before parser.py
-# (lexer.py and parser.py import each other, lexer.py at its end).
-_LAZY = {  # name -> the module that defines it
-    "commands": "effects",
-    "written_paths": "effects",
-    "package_installs": "effects",
-    "mentioned_words": "effects",
-    "final_command": "effects",
-    "forwards_signals": "effects",
-    "_analyse": "evaluate",
-    "_analyse_cached": "evaluate",
-    "_analyse_uncached": "evaluate",
-}
-
-
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import effects, evaluate  # noqa: F401
-
-    value = globals()[name] = getattr(globals()[_LAZY[name]], name)
-    return value
+# effects.py imports evaluate.py, which imports lexer.py before parser.py (they import each other,
+# lexer.py at its end).
+from .effects import commands, final_command, forwards_signals, mentioned_words, package_installs, written_paths
+from .evaluate import _analyse, _analyse_cached, _analyse_uncached  # noqa: F401  (tests use them)
 
 
 __all__ = [
