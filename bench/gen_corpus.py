@@ -214,7 +214,7 @@ def env_block(doc: Doc, rng: random.Random) -> None:
 
 def label_block(doc: Doc, rng: random.Random) -> None:
     doc.chain(
-        f'LABEL maintainer="ml-platform@example.com"',
+        'LABEL maintainer="ml-platform@example.com"',
         ['org.opencontainers.image.source="https://github.com/example/processing"',
          f'org.opencontainers.image.version="{rng.randint(0, 3)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}"',
          "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true"],

@@ -35,7 +35,7 @@ def test_text_report_lists_evidence_under_the_finding(tmp_path: Path) -> None:
     archive = write_image(tmp_path / "img.tar", LAYERS[:1], {"Entrypoint": ["python3", "/x.py"]})
     result = run("inspect", archive)
     lines = result.output.splitlines()
-    assert lines[0] == f"image: sm-lint-test:latest"
+    assert lines[0] == "image: sm-lint-test:latest"
     finding = next(i for i, line in enumerate(lines) if " SM210 error: " in line)
     assert lines[finding].startswith(f"{archive}: SM210 error: 1 file (120 B) under /opt/ml")
     assert lines[finding + 1].strip().startswith("/opt/ml/code/process.py (120 B, layer 0")

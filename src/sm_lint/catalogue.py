@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 from sm_lint.errors import UsageError
 from sm_lint.findings import Severity
+
+if TYPE_CHECKING:
+    from sm_lint.config import Settings
 
 LAYERS = ("dockerfile", "image", "runtime")
 # Fences run as examples: a Dockerfile, an image described in JSON (built into a real archive by the
@@ -155,6 +158,12 @@ class Catalogue:
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.rules.values())
+
+    def check_settings(self, settings: "Settings") -> None:
+        """The rule ids a config file names (ignores, severity overrides) must exist."""
+        where = settings.path or "config"
+        self.check_ids([i.rule for i in settings.ignores], where)
+        self.check_ids([rule for rule, _ in settings.severity], where)
 
     def check_ids(self, ids: List[str], where: str) -> None:
         """Unknown ids in config or on the command line are usage errors, never silently ignored."""

@@ -104,15 +104,12 @@ class _Settings:
         return self.cache[source]
 
     def _layer(self, settings: config.Settings) -> config.Settings:
-        where = settings.path or "config"
-        self.catalogue.check_ids([i.rule for i in settings.ignores], where)
-        self.catalogue.check_ids([rule for rule, _ in settings.severity], where)
+        self.catalogue.check_settings(settings)
         opts = self.options
-        ignores = settings.ignores + tuple(config.Ignore(rule) for rule in opts.ignore)
         build_args = dict(settings.build_args)
         build_args.update(dict(opts.build_args))
-        return settings.with_overrides(
-            ignores=ignores, fail_on=opts.fail_on, gpu=opts.gpu, build_args=tuple(build_args.items()),
+        return settings.with_cli(
+            opts.ignore, fail_on=opts.fail_on, gpu=opts.gpu, build_args=tuple(build_args.items()),
             target=opts.target, inline_ignores=None if opts.inline_ignores else False)
 
 

@@ -58,6 +58,11 @@ class Settings(NamedTuple):
         """CLI flags win over the file; a None override leaves the file's value."""
         return self._replace(**{k: v for k, v in overrides.items() if v is not None})
 
+    def with_cli(self, ignore: Tuple[str, ...], **overrides: Any) -> "Settings":
+        """The command line over a file's settings: `--ignore` adds to the file's ignores, the
+        other flags replace the file's values."""
+        return self.with_overrides(ignores=self.ignores + tuple(Ignore(rule) for rule in ignore), **overrides)
+
 
 def find_config(start: Path, memo: Optional[Dict[str, Optional[Path]]] = None) -> Optional[Path]:
     """The nearest .sm-lint.toml, or pyproject.toml with a [tool.sm-lint] table, up to the repo root.

@@ -45,9 +45,9 @@ def load_view(target: str, platform: str, docker_host: Optional[str]) -> ImageVi
 def settings_for(options: InspectOptions, catalogue: Catalogue) -> config.Settings:
     source = options.config_file or config.find_config(Path.cwd())
     settings = config.load(source) if source else config.Settings()
-    catalogue.check_ids(list(options.ignore) + [i.rule for i in settings.ignores], "ignore")
-    ignores = settings.ignores + tuple(config.Ignore(rule) for rule in options.ignore)
-    return settings.with_overrides(ignores=ignores, fail_on=options.fail_on, gpu=options.gpu)
+    catalogue.check_ids(list(options.ignore), "--ignore")
+    catalogue.check_settings(settings)
+    return settings.with_cli(options.ignore, fail_on=options.fail_on, gpu=options.gpu)
 
 
 def run_inspect(target: str, options: InspectOptions, catalogue: Catalogue,

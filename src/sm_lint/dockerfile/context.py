@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from sm_lint.dockerfile import shell
-from sm_lint.dockerfile.stages import Build, Copy, Stage, Step, flag_value
+from sm_lint.dockerfile.stages import Build, Copy, Stage, Step
 from sm_lint.dockerfile.syntax import Heredoc, Instruction, ParsedDockerfile
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh"})
@@ -156,5 +156,3 @@ def _mount_targets(ins: Instruction) -> Iterator[str]:
                 if key in ("target", "dst", "destination") and value:
                     yield value
 
-
-__all__ = ["LintContext", "Script", "flag_value", "is_shell", "shebang_shell", "shell"]

@@ -66,6 +66,11 @@ def _evidence(view: ImageView, entries: Sequence[FileEntry]) -> Tuple[str, ...]:
     return tuple(lines)
 
 
+def _present(view: ImageView, wanted: Callable[[str], bool]) -> List[FileEntry]:
+    """Non-directory entries of the final view whose path `wanted` accepts, by path."""
+    return sorted((e for e in view.files.values() if e.kind != "dir" and wanted(e.path)), key=lambda e: e.path)
+
+
 def shell_form_command(ctx: ImageContext) -> Iterator[Hit]:
     config = ctx.view.config
     if contract.is_shell_form(config.entrypoint, config.shell):
@@ -99,8 +104,7 @@ def nothing_to_run(ctx: ImageContext) -> Iterator[Hit]:
 
 def files_under_opt_ml(ctx: ImageContext) -> Iterator[Hit]:
     view = ctx.view
-    found = sorted((e for e in view.files.values() if e.kind != "dir" and under_opt_ml(e.path)),
-                   key=lambda e: e.path)
+    found = _present(view, under_opt_ml)
     if found:
         total = sum(e.size for e in found)
         yield Hit(0, f"{len(found)} file{'s' if len(found) != 1 else ''} ({_size(total)}) under /opt/ml: SageMaker "
@@ -110,8 +114,7 @@ def files_under_opt_ml(ctx: ImageContext) -> Iterator[Hit]:
 
 def driver_files(ctx: ImageContext) -> Iterator[Hit]:
     view = ctx.view
-    found = sorted((e for e in view.files.values() if e.kind != "dir" and nvidia.is_driver_file(e.path)),
-                   key=lambda e: e.path)
+    found = _present(view, nvidia.is_driver_file)
     if found:
         yield Hit(0, f"NVIDIA driver files are in the image ({len(found)}): on GPU instances libnvidia-container "
                      "fails with `file exists` or NVML reports a driver/library version mismatch",
@@ -121,8 +124,7 @@ def driver_files(ctx: ImageContext) -> Iterator[Hit]:
 
 def compat_files(ctx: ImageContext) -> Iterator[Hit]:
     view = ctx.view
-    found = sorted((e for e in view.files.values() if e.kind != "dir" and nvidia.is_compat_file(e.path)),
-                   key=lambda e: e.path)
+    found = _present(view, nvidia.is_compat_file)
     if found:
         yield Hit(0, "the image carries the CUDA forward-compatibility libraries (cuda-compat): sanctioned, "
                      "they are used only when the host driver is older than the CUDA version needs",

@@ -28,7 +28,6 @@ _RAISE = False  # tests set this to see internal errors that the public API woul
 # effects.py imports evaluate.py, which imports lexer.py before parser.py (they import each other,
 # lexer.py at its end).
 from .effects import commands, final_command, forwards_signals, mentioned_words, package_installs, written_paths
-from .evaluate import _analyse, _analyse_cached, _analyse_uncached  # noqa: F401  (tests use them)
 
 
 __all__ = [
