@@ -13,6 +13,8 @@ class RunInfo(NamedTuple):
     titles: Dict[str, str]  # rule id -> title, from the catalogue
     color: bool = False
     facts: Tuple[Tuple[str, str], ...] = ()  # (label, value) lines a report shows besides findings
+    rules: Tuple[str, ...] = ()  # rule ids that ran on every target (passing ones show green in JUnit)
+    skipped: Tuple[Tuple[str, str], ...] = ()  # (rule id, reason) for rules that could not run
 
 
 def failed(findings: List[Finding], fail_on: str) -> bool:
