@@ -39,7 +39,10 @@ start_dockerd() {
   local log=${SM_LINT_DOCKERD_LOG:-${TMPDIR:-/tmp}/sm-lint-dockerd.log} waited=0
   echo "scripts/test.sh: starting dockerd (log: $log)" >&2
   # setsid: the engine outlives this script and a Ctrl-C in the terminal, so later runs reuse it.
-  setsid dockerd </dev/null >"$log" 2>&1 &
+  # tests/gpu_double on its PATH: dockerd offers the `gpu` capability only when it finds an
+  # nvidia-container-runtime-hook there at start, and the double fakes one GPU host's driver, so
+  # the GPU tests run the real --gpus path on machines without GPUs (tests/gpu_double, design.md 2).
+  PATH="$PWD/tests/gpu_double:$PATH" setsid dockerd </dev/null >"$log" 2>&1 &
   local pid=$!
   until engine_answers; do
     # A dockerd that exited (another one holds its pid file, no storage driver, ...) never answers.
