@@ -91,3 +91,96 @@ def rules(
     from sm_lint import rules_command
 
     raise typer.Exit(guarded(lambda: rules_command.show(rule_id, format.value)))
+
+
+@app.command(no_args_is_help=True)
+def run(
+    image: Optional[str] = typer.Argument(None, help="Image name, tag or id in the engine."),
+    job: Optional[str] = typer.Option(None, "--job", help="CreateProcessingJob request (JSON; YAML with PyYAML); flags win over it."),
+    scenario: List[str] = typer.Option([], "--scenario", help="completion | stop | gpu | all (repeatable or comma-separated) [default: completion]."),
+    entrypoint: Optional[List[str]] = typer.Option(None, "--entrypoint", help="ContainerEntrypoint item (repeatable, in order)."),
+    arg: Optional[List[str]] = typer.Option(None, "--arg", help="ContainerArguments item (repeatable, in order)."),
+    env: List[str] = typer.Option([], "--env", help="Environment entry KEY=VALUE (repeatable)."),
+    input_: List[str] = typer.Option([], "--input", help="LOCAL_DIR:/opt/ml/processing/input/NAME (repeatable)."),
+    output_: List[str] = typer.Option([], "--output", help="/opt/ml/processing/output/NAME:LOCAL_DIR (repeatable)."),
+    instance_count: Optional[int] = typer.Option(None, "--instance-count", help="Hosts algo-1..algo-N [default: 1]."),
+    instance_type: Optional[str] = typer.Option(None, "--instance-type", help="ProcessingResources InstanceType [default: ml.m5.xlarge]."),
+    max_runtime: Optional[int] = typer.Option(None, "--max-runtime", help="MaxRuntimeInSeconds [default: 86400]."),
+    network_isolation: Optional[bool] = typer.Option(None, "--network-isolation/--no-network-isolation", help="EnableNetworkIsolation: no network at all."),
+    job_name: Optional[str] = typer.Option(None, "--job-name", help="ProcessingJobName [default: sm-lint-run]."),
+    stop_signal: str = typer.Option("SIGINT", "--stop-signal", help="Signal of the stop scenario (SageMaker Processing: SIGINT)."),
+    grace: float = typer.Option(10.0, "--grace", help="Seconds between the stop signal and SIGKILL."),
+    stop_after: float = typer.Option(2.0, "--stop-after", help="Seconds of running before the stop signal."),
+    ready_log: Optional[str] = typer.Option(None, "--ready-log", help="Send the stop signal once a log line matches this regex."),
+    ready_timeout: float = typer.Option(120.0, "--ready-timeout", help="Longest wait for --ready-log."),
+    expect_gpus: Optional[int] = typer.Option(None, "--expect-gpus", help="GPUs the job must see [default: the instance type's]."),
+    require_gpu: bool = typer.Option(False, "--require-gpu", help="An engine without GPUs is a failure, not a skip."),
+    gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus", help="Give the job's containers all GPUs [default: when the instance type has GPUs]."),
+    cpus: Optional[float] = typer.Option(None, "--cpus", help="CPU limit per container."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Memory limit per container (512m, 4g)."),
+    pull: bool = typer.Option(False, "--pull", help="Pull the image when the engine lacks it."),
+    docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address [default: DOCKER_HOST or the local socket]."),
+    cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine, then exit."),
+    format: Format = typer.Option("text", "--format", "-f", help="Output format."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: warning]."),
+    ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
+) -> None:
+    """Run the image as SageMaker Processing does: completion, stop and GPU scenarios."""
+    from sm_lint.catalogue import Catalogue
+    from sm_lint.console import emit
+    from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
+
+    def work() -> int:
+        from sm_lint.harness.jobspec import Overrides, parse_input_flag, parse_output_flag
+        from sm_lint.run_command import RunOptions, expand_scenarios, run_harness
+
+        if cleanup:
+            return _cleanup(docker_host)
+        if image is None:
+            raise UsageError("run: give an IMAGE (or --cleanup)")
+        overrides = Overrides(
+            entrypoint=entrypoint or None, arguments=arg or None, env=_env_pairs(env),
+            inputs=[parse_input_flag(item) for item in input_], outputs=[parse_output_flag(item) for item in output_],
+            instance_count=instance_count, instance_type=instance_type, max_runtime=max_runtime,
+            network_isolation=network_isolation, job_name=job_name)
+        options = RunOptions(
+            job_file=job, overrides=overrides, scenarios=expand_scenarios(scenario), docker_host=docker_host,
+            pull=pull, stop_signal=stop_signal, grace=grace, stop_after=stop_after, ready_log=ready_log,
+            ready_timeout=ready_timeout, expect_gpus=expect_gpus, require_gpu=require_gpu, gpus=gpus,
+            cpus=cpus, memory=memory, config_file=config_file, ignore=tuple(r.upper() for r in ignore),
+            fail_on=fail_on.value if fail_on else None)
+        catalogue = Catalogue.load()
+        result = run_harness(image, options, catalogue)
+        titles = {rule.id: rule.title for rule in catalogue}
+        emit(format.value, result.findings, "run", (image,), result.fail_on, titles, None, result.facts)
+        return EXIT_FINDINGS if result.failed else EXIT_OK
+
+    raise typer.Exit(guarded(work))
+
+
+def _env_pairs(items: List[str]) -> dict:
+    from sm_lint.errors import UsageError
+
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env {item!r}: expected KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def _cleanup(docker_host: Optional[str]) -> int:
+    from sm_lint.errors import EXIT_OK
+    from sm_lint.harness.lifecycle import remove_leftovers
+    from sm_lint.image.engine import connect
+
+    client = connect(docker_host)
+    try:
+        removed = remove_leftovers(client)
+    finally:
+        client.close()
+    total = sum(len(names) for names in removed.values())
+    typer.echo(f"removed {total} left over: " + ", ".join(f"{len(v)} {k}" for k, v in removed.items()))
+    return EXIT_OK

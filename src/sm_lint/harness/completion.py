@@ -1,0 +1,101 @@
+"""The completion scenario: run the job to its end under MaxRuntimeInSeconds and judge it as
+SageMaker does. Completed iff every container exits 0 (otherwise Failed, "AlgorithmError: See job
+logs for more information"); the first 1 KB of /opt/ml/output/message becomes ExitMessage, and a
+message that is not UTF-8 fails the job with a ClientError. Outputs are collected afterwards.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from sm_lint.findings import Hit
+from sm_lint.harness.job import Job, Limits
+from sm_lint.harness.lifecycle import Session
+from sm_lint.harness.outcome import Outcome, Timeline, exit_words
+from sm_lint.harness.plan import JobPlan
+
+MESSAGE_LIMIT = 1024
+LOG_LINES = 20
+
+
+def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal: str, grace: float) -> Outcome:
+    job = Job(session, plan, "completion", limits, gpus)
+    hits: List[Tuple[str, Hit]] = []
+    facts: List[Tuple[str, str]] = []
+    timeline = Timeline()
+    failure = job.create() or job.start()
+    if failure is not None:
+        hits.append(("SM301", Hit(0, f"{failure.host}: the container could not start: {failure.message}; "
+                                     "the job would be Failed", fix="make the image start as `docker run IMAGE` does")))
+        facts.append(("job", "Failed: the container could not start"))
+        return Outcome("completion", hits, facts)
+    timeline.restart(job.started_at)
+    facts += [("note", note) for note in job.notes]
+    timeline.add(f"{len(job.containers)} container{'s' if len(job.containers) > 1 else ''} started")
+    if not job.wait(plan.max_runtime):
+        late = job.running()
+        timeline.add(f"MaxRuntimeInSeconds ({plan.max_runtime}) reached: {', '.join(late)} still running; "
+                     f"{stop_signal} sent")
+        job.signal(stop_signal)
+        if not job.wait(grace):
+            timeline.add(f"still running after the {grace:g} s grace: SIGKILL sent")
+            job.signal("SIGKILL")
+            job.wait(30)
+        for host in late:
+            hits.append(("SM303", Hit(0, f"{host}: still running after MaxRuntimeInSeconds={plan.max_runtime}; "
+                                         "SageMaker stops the job and it ends as Failed",
+                                      fix="raise --max-runtime / StoppingCondition.MaxRuntimeInSeconds, or make the "
+                                          "job finish sooner", evidence=tuple(job.log_tail(host)))))
+    for host, ended in sorted(job.exits.items()):
+        timeline.add(f"{host} {exit_words(ended.code, ended.oom_killed)}", job.started_at + ended.seconds)
+    messages = {host: job.exit_message(host) for host in job.containers}
+    for host in sorted(job.exits):
+        ended = job.exits[host]
+        message = _message_text(messages.get(host))
+        if ended.code != 0:
+            evidence = [f"last log lines of {host}:"] + [f"  {line}" for line in job.log_tail(host, LOG_LINES)]
+            if message:
+                evidence.append(f"ExitMessage: {message[:MESSAGE_LIMIT].strip()}")
+            hits.append(("SM301", Hit(0, f"{host} {exit_words(ended.code, ended.oom_killed)}: the job would be "
+                                         "Failed (AlgorithmError: See job logs for more information)",
+                                      fix="exit 0 when the work is done; write the reason of a failure to "
+                                          "/opt/ml/output/message", evidence=tuple(evidence))))
+    for host, raw in sorted(messages.items()):
+        if raw is not None and _message_text(raw) is None:
+            hits.append(("SM302", _bad_message(host, raw)))
+    completed = not hits
+    verdict = "Completed" if completed else ("Failed (ClientError: the exit message is not UTF-8)"
+                                              if all(rule == "SM302" for rule, _ in hits) else
+                                              "Failed (AlgorithmError: See job logs for more information)")
+    facts.append(("job", verdict))
+    for host, raw in sorted(messages.items()):
+        text = _message_text(raw)
+        if text:
+            facts.append((f"ExitMessage {host}", text[:MESSAGE_LIMIT].strip()))
+    for name, host, written, refused in job.collect_outputs():
+        facts.append((f"output {name} from {host}", f"{written} file{'s' if written != 1 else ''} collected"
+                      + (f"; refused: {'; '.join(refused)}" if refused else "")))
+    for item in plan.outputs:
+        if item.local_dir is None:
+            facts.append((f"output {item.name}", "not collected (an S3 destination; give --output PATH:LOCAL_DIR)"))
+    facts.append(("timeline", " | ".join(timeline.lines)))
+    return Outcome("completion", hits, facts)
+
+
+def _message_text(raw: Optional[bytes]) -> Optional[str]:
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _bad_message(host: str, raw: bytes) -> Hit:
+    try:
+        raw.decode("utf-8")
+        offset = 0
+    except UnicodeDecodeError as error:
+        offset = error.start
+    return Hit(0, f"{host}: /opt/ml/output/message is not UTF-8 (byte {offset}: {raw[offset:offset + 4]!r}); "
+                  "SageMaker fails the job with a ClientError instead of showing it as ExitMessage",
+               fix="write the exit message as UTF-8 text (at most 1 KB is kept)")

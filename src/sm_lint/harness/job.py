@@ -1,0 +1,244 @@
+"""One job run in the engine: the containers of a JobPlan (one per host), their data, start, wait,
+logs, exit message and outputs. Scenarios (completion.py, stop.py) drive it; a Session owns the
+containers and removes them.
+
+The containers are made as Processing makes them (`docker run [--entrypoint E] IMAGE [ARGS]`):
+the engine's own ENTRYPOINT/CMD merge does the resolution of contract.py, because a given
+entrypoint with no arguments leaves Cmd empty, which Docker does not fill from the image. No
+privileged mode, no host mounts, no host network; no network at all under network isolation.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
+
+from sm_lint.errors import EnvironmentFailure
+from sm_lint.harness import payload
+from sm_lint.harness.lifecycle import Session
+from sm_lint.harness.plan import OUTPUT_MESSAGE, JobPlan, share
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+NO_GPU_DRIVER = "could not select device driver"
+
+
+class Limits(NamedTuple):
+    cpus: Optional[float] = None
+    memory: Optional[str] = None  # as Docker takes it: 512m, 2g, bytes
+
+
+class StartFailure(NamedTuple):
+    host: str
+    message: str  # the engine's explanation, one line
+
+
+class Exit(NamedTuple):
+    code: int
+    seconds: float  # from start to the exit seen
+    oom_killed: bool
+
+
+class Job:
+    def __init__(self, session: Session, plan: JobPlan, scenario: str, limits: Limits = Limits(),
+                 gpus: bool = False, gpu_fallback: bool = True) -> None:
+        self.session = session
+        self.gpu_fallback = gpu_fallback
+        self.plan = plan
+        self.scenario = scenario
+        self.limits = limits
+        self.gpus = gpus
+        self.containers: Dict[str, Container] = {}
+        self.started_at = 0.0
+        self.exits: Dict[str, Exit] = {}
+        self.notes: List[str] = []
+
+    # -- making and starting ---------------------------------------------------------------
+
+    def create(self) -> Optional[StartFailure]:
+        """Create every host's container and put its files in; a refusal (for example "No command
+        specified") is the job failing to start, returned rather than raised."""
+        import docker.errors
+
+        network = None
+        if len(self.plan.hosts) > 1:
+            network = self.session.create_network(f"{self.scenario}-net", internal=self.plan.network_isolation)
+        for host in self.plan.hosts:
+            try:
+                container = self.session.create_container(
+                    self.scenario, f"{self.scenario}-{host}", **self._options(host, network))
+            except docker.errors.ImageNotFound as error:
+                raise EnvironmentFailure(f"image {self.plan.image} disappeared from the engine: {error.explanation}") from error
+            except docker.errors.APIError as error:
+                return StartFailure(host, _explain(error))
+            self.containers[host] = container
+            archive = self._archive(host)
+            try:
+                container.put_archive("/", archive)
+            except docker.errors.APIError as error:
+                return StartFailure(host, f"could not copy the job's files in: {_explain(error)}")
+            finally:
+                archive.close()
+        return None
+
+    def start(self) -> Optional[StartFailure]:
+        import docker.errors
+
+        self.started_at = time.monotonic()
+        for host, container in self.containers.items():
+            try:
+                container.start()
+            except docker.errors.APIError as error:
+                if self.gpus and self.gpu_fallback and NO_GPU_DRIVER in str(error):
+                    return self._without_gpus(_explain(error))
+                return StartFailure(host, _explain(error))
+        return None
+
+    def _without_gpus(self, reason: str) -> Optional[StartFailure]:
+        """A GPU instance type on an engine without an NVIDIA runtime: run the scenario without
+        GPUs rather than not at all, and say so."""
+        for container in self.containers.values():
+            self.session.remove_container(container)
+        self.containers.clear()
+        self.gpus = False
+        self.notes.append(f"GPUs requested for {self.plan.instance_type}, but this engine cannot provide them "
+                          f"({reason}); the {self.scenario} scenario ran without GPUs")
+        return self.create() or self.start()
+
+    def _options(self, host: str, network: Any) -> Dict[str, Any]:
+        options: Dict[str, Any] = dict(
+            image=self.plan.image, entrypoint=self.plan.entrypoint, command=self.plan.arguments,
+            environment=self.plan.environment, hostname=host, privileged=False)
+        if network is not None:
+            client = self.session.client
+            options["network"] = network.name
+            options["networking_config"] = {network.name: client.api.create_endpoint_config(aliases=[host])}
+        elif self.plan.network_isolation:
+            options["network_mode"] = "none"
+        if self.limits.cpus:
+            options["nano_cpus"] = int(self.limits.cpus * 1e9)
+        if self.limits.memory:
+            options["mem_limit"] = self.limits.memory
+        if self.gpus:
+            from docker.types import DeviceRequest
+
+            options["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        return options
+
+    def _archive(self, host: str) -> Any:
+        """Config files, inputs (a host's share when sharded), empty output folders, /opt/ml/output."""
+        builder = payload.ArchiveBuilder()
+        for path, data in self.plan.host_files(host).items():
+            builder.file_bytes(path, data)
+        for item in self.plan.inputs:
+            if item.local_dir is None:
+                builder.directory(item.container_path)
+                continue
+            only = None
+            if item.sharded and len(self.plan.hosts) > 1:
+                only = share(payload.list_files(Path(item.local_dir)), host, self.plan.hosts)
+            builder.tree(item.local_dir, item.container_path, only)
+        for item in self.plan.outputs:
+            builder.directory(item.container_path, payload.WRITABLE_DIR)
+        builder.directory("/opt/ml/output", payload.WRITABLE_DIR)
+        return builder.finish()
+
+    # -- watching ---------------------------------------------------------------------------
+
+    def running(self) -> List[str]:
+        return [host for host in self.containers if host not in self.exits]
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for every container to exit; True when all have."""
+        import requests
+
+        deadline = time.monotonic() + seconds
+        for host in self.running():
+            container = self.containers[host]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and host not in self.exits:
+                remaining = 0.05  # one quick look: it may have exited meanwhile
+            try:
+                result = container.wait(timeout=remaining)
+            except requests.RequestException:
+                continue
+            self._record_exit(host, int(result.get("StatusCode", -1)))
+        return not self.running()
+
+    def _record_exit(self, host: str, code: int) -> None:
+        seen = time.monotonic() - self.started_at
+        container = self.containers[host]
+        container.reload()
+        state = container.attrs.get("State", {})
+        self.exits[host] = Exit(code, seen, bool(state.get("OOMKilled")))
+
+    def signal(self, name: str) -> None:
+        import docker.errors
+
+        for host in self.running():
+            try:
+                self.containers[host].kill(signal=name)
+            except docker.errors.APIError as error:
+                if "is not running" not in str(error):
+                    raise EnvironmentFailure(f"the engine refused to signal {host}: {_explain(error)}") from error
+
+    # -- after the fact ---------------------------------------------------------------------
+
+    def log_tail(self, host: str, lines: int = 20) -> List[str]:
+        raw = self.containers[host].logs(stdout=True, stderr=True, tail=lines)
+        return raw.decode("utf-8", "replace").splitlines()[-lines:]
+
+    def exit_message(self, host: str) -> Optional[bytes]:
+        """The bytes of /opt/ml/output/message, or None when the container wrote none."""
+        import docker.errors
+
+        try:
+            chunks, _ = self.containers[host].get_archive(OUTPUT_MESSAGE)
+        except docker.errors.NotFound:
+            return None
+        return payload.read_single_file(chunks)
+
+    def collect_outputs(self) -> List[Tuple[str, str, int, List[str]]]:
+        """Copy each output folder of each host into its local folder (all hosts into the same
+        one, as they would upload to one S3 prefix): (output name, host, files, refused)."""
+        import docker.errors
+
+        collected = []
+        for item in self.plan.outputs:
+            if item.local_dir is None:
+                continue
+            for host, container in self.containers.items():
+                try:
+                    chunks, _ = container.get_archive(item.container_path)
+                except docker.errors.NotFound:
+                    collected.append((item.name, host, 0, [f"{item.container_path}: missing in the container"]))
+                    continue
+                written, refused = payload.extract_into(chunks, Path(item.local_dir))
+                collected.append((item.name, host, written, refused))
+        return collected
+
+    def pid1(self, host: str) -> Tuple[Optional[str], List[str]]:
+        """PID 1's command line and those of its children, from the engine's `top` (no tool in the
+        image needed)."""
+        try:
+            top = self.containers[host].top(ps_args="-o pid,ppid,args")
+        except Exception:  # noqa: BLE001 - a container that just exited has no processes
+            return None, []
+        titles = [t.upper() for t in top.get("Titles", [])]
+        rows = top.get("Processes") or []
+        try:
+            pid_i, ppid_i, cmd_i = titles.index("PID"), titles.index("PPID"), titles.index("COMMAND")
+        except ValueError:
+            return None, []
+        host_pid = str(self.containers[host].attrs.get("State", {}).get("Pid", ""))
+        root = next((row for row in rows if row[pid_i] == host_pid), rows[0] if rows else None)
+        if root is None:
+            return None, []
+        children = [row[cmd_i] for row in rows if row[ppid_i] == root[pid_i]]
+        return root[cmd_i], children
+
+
+def _explain(error: Any) -> str:
+    text = str(getattr(error, "explanation", None) or error)
+    return " ".join(text.split())

@@ -1,0 +1,180 @@
+"""The stop scenario: start the job, wait until it is running, read PID 1's signal dispositions,
+send the stop signal (SIGINT by default: "StopProcessingJob ... sends the SIGINT and SIGKILL
+signals", Processing page), wait the grace, then SIGKILL, and report the timeline.
+
+SM311 is the timing-free prediction, made before the signal is sent, from /proc/<pid>/status
+(procstatus.py). SM310 is the observation: the container needed SIGKILL. SM312 names the usual
+cause: PID 1 is a shell or wrapper with the real work in a child, which the signal never reaches.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import List, Optional, Pattern, Tuple
+
+from sm_lint.contract import SHELLS
+from sm_lint.findings import Hit
+from sm_lint.harness.job import Job, Limits
+from sm_lint.harness.lifecycle import Session
+from sm_lint.harness.outcome import Outcome, Timeline, exit_words
+from sm_lint.harness.plan import JobPlan
+from sm_lint.harness.procstatus import SignalMasks, names, parse_status, signal_name, signal_number
+
+# PID 1 programs that run the work in a child and pass no signal on to it. Init programs made for
+# containers (tini, dumb-init, catatonit, s6) forward signals and are not listed.
+WRAPPERS = SHELLS | {"su", "sudo", "runuser", "xargs"}
+KILL_WAIT = 30.0
+
+
+def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal: str, grace: float,
+        stop_after: float, ready_log: Optional[Pattern[str]], ready_timeout: float) -> Outcome:
+    job = Job(session, plan, "stop", limits, gpus)
+    hits: List[Tuple[str, Hit]] = []
+    facts: List[Tuple[str, str]] = []
+    timeline = Timeline()
+    failure = job.create() or job.start()
+    if failure is not None:
+        return Outcome("stop", [], [], skipped=f"the container could not start ({failure.message})")
+    timeline.restart(job.started_at)
+    facts += [("note", note) for note in job.notes]
+    timeline.add("started")
+    ready = _wait_ready(job, stop_after, ready_log, ready_timeout)
+    if job.running() != list(job.containers):
+        ended = ", ".join(f"{host} {exit_words(e.code)}" for host, e in sorted(job.exits.items()))
+        return Outcome("stop", [], [("stop timeline", " | ".join(timeline.lines))],
+                       skipped=f"the job ended by itself before the stop signal ({ended}); "
+                               "use a shorter --stop-after or a --ready-log that matches earlier")
+    if ready is False:
+        timeline.add(f"--ready-log {ready_log.pattern if ready_log else ''!r} not seen within {ready_timeout:g} s; "
+                     "stopping anyway")
+    else:
+        timeline.add(ready or f"running for {stop_after:g} s")
+    signum = signal_number(stop_signal)
+    name = signal_name(signum)
+    looks = {}
+    for host in job.containers:
+        command, children = job.pid1(host)
+        masks, source = read_masks(job, host)
+        looks[host] = (command, children, masks)
+        state = f"PID 1: {command or '(unknown)'}"
+        if children:
+            state += f"; children: {', '.join(children[:3])}"
+        if masks is not None:
+            state += f"; SigCgt={masks.caught:#x} ({names(masks.caught)}), SigIgn={masks.ignored:#x} (from {source})"
+        timeline.add(f"{host} {state}")
+        if masks is not None and not masks.catches(signum):
+            how = f"ignores {name} (SigIgn)" if masks.ignores(signum) else \
+                f"has no handler for {name}, and PID 1 gets no signal it has no handler for"
+            hits.append(("SM311", Hit(0, f"{host}: PID 1 ({_short(command)}) {how}: the job cannot be "
+                                         "stopped gracefully",
+                                      fix=f"exec the program that handles {name} as PID 1 (exec form), "
+                                          "or run it under an init that forwards signals (tini, dumb-init)",
+                                      evidence=(f"SigCgt {masks.caught:#018x}: {names(masks.caught)}",
+                                                f"SigIgn {masks.ignored:#018x}: {names(masks.ignored)}"))))
+        elif masks is None:
+            facts.append((f"PID 1 of {host}", f"signal masks not readable ({source}): no SM311 prediction"))
+    signalled = timeline.add(f"{name} sent")
+    job.signal(name)
+    job.wait(grace)
+    killed = job.running()
+    if killed:
+        timeline.add(f"{', '.join(killed)} still running after the {grace:g} s grace: SIGKILL sent")
+        job.signal("SIGKILL")
+        job.wait(KILL_WAIT)
+    for host, ended in sorted(job.exits.items()):
+        after = job.started_at + ended.seconds - signalled
+        timeline.add(f"{host} {exit_words(ended.code, ended.oom_killed)}, {after:.3f} s after {name}",
+                     job.started_at + ended.seconds)
+    evidence = tuple(timeline.lines)
+    for host in killed:
+        command, children, masks = looks[host]
+        hits.append(("SM310", Hit(0, f"{host}: did not exit within the {grace:g} s grace after {name}; "
+                                     "it needed SIGKILL, so a stopped job loses its work in progress",
+                                  fix=f"handle {name} in PID 1: finish or checkpoint, then exit",
+                                  evidence=evidence + tuple(job.log_tail(host, 10)))))
+        if command and _wrapper(command) and children:
+            hits.append(("SM312", Hit(0, f"{host}: PID 1 is {_short(command)}, which runs {_short(children[0])} "
+                                         f"as a child and does not pass {name} on to it",
+                                      fix="`exec` the program as the last command of the script, use exec form, "
+                                          "or use an init that forwards signals (tini, dumb-init)",
+                                      evidence=evidence)))
+    facts.append(("stop timeline", " | ".join(timeline.lines)))
+    facts.append(("stop verdict", f"{name} honoured" if not killed else f"{name} not honoured: SIGKILL needed"))
+    return Outcome("stop", hits, facts)
+
+
+def read_masks(job: Job, host: str) -> Tuple[Optional[SignalMasks], str]:
+    """PID 1's masks: from the host's /proc when the engine runs on this machine (nothing needed in
+    the image), else by running `cat /proc/1/status` in the container."""
+    container = job.containers[host]
+    container.reload()
+    pid = container.attrs.get("State", {}).get("Pid") or 0
+    status = Path(f"/proc/{pid}/status")
+    try:
+        text = status.read_text()
+        if pid and _namespace_init(text):
+            masks = parse_status(text)
+            if masks is not None:
+                return masks, "the host's /proc"
+    except OSError:
+        pass
+    try:
+        code, output = container.exec_run(["cat", "/proc/1/status"], demux=False)
+    except Exception as error:  # noqa: BLE001 - an exec that cannot start is just unavailable
+        return None, f"no local /proc and `cat` could not run in the container: {' '.join(str(error).split())[:120]}"
+    if code == 0:
+        masks = parse_status(output.decode("utf-8", "replace"))
+        if masks is not None:
+            return masks, "`cat /proc/1/status` in the container"
+    return None, "no local /proc and the image has no `cat`"
+
+
+def _namespace_init(status_text: str) -> bool:
+    """True when the process is PID 1 of its own PID namespace (`NSpid: <host pid> 1`)."""
+    match = re.search(r"^NSpid:\s*(.+)$", status_text, re.M)
+    return bool(match) and match.group(1).split()[-1] == "1" and len(match.group(1).split()) > 1
+
+
+def _wait_ready(job: Job, stop_after: float, ready_log: Optional[Pattern[str]], timeout: float) -> Optional[object]:
+    """None after `stop_after` seconds; with a ready log, a description when it matched, False on timeout."""
+    if ready_log is None:
+        job.wait(stop_after)
+        return None
+    matched = threading.Event()
+    first = next(iter(job.containers.values()))
+
+    def follow() -> None:
+        pending = ""
+        try:
+            for chunk in first.logs(stream=True, follow=True, stdout=True, stderr=True):
+                pending += chunk.decode("utf-8", "replace")
+                lines = pending.split("\n")
+                pending = lines.pop()
+                if any(ready_log.search(line) for line in lines):
+                    matched.set()
+                    return
+            if ready_log.search(pending):
+                matched.set()
+        except Exception:  # noqa: BLE001 - the container went away: the wait below sees it
+            return
+
+    threading.Thread(target=follow, name="sm-lint-ready-log", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not matched.is_set() and time.monotonic() < deadline:
+        matched.wait(0.05)
+        if job.wait(0) and not matched.is_set():
+            return False
+    return f"log matched {ready_log.pattern!r}" if matched.is_set() else False
+
+
+def _wrapper(command: str) -> bool:
+    words = command.split()
+    return bool(words) and words[0].rsplit("/", 1)[-1] in WRAPPERS or (
+        len(words) > 1 and words[0].rsplit("/", 1)[-1] == "busybox" and words[1] in WRAPPERS)
+
+
+def _short(command: Optional[str], width: int = 60) -> str:
+    text = command or "(unknown)"
+    return f"`{text if len(text) <= width else text[:width - 3] + '...'}`"
