@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from sm_lint.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, UsageError
+from sm_lint.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Terminated, UsageError
 from sm_lint.findings import Finding
 
 EXIT_INTERNAL = 4
@@ -20,6 +20,9 @@ def guarded(work: Callable[[], int]) -> int:
     except FatalError as error:
         print(f"sm-lint: error: {error}", file=sys.stderr)
         return error.exit_code
+    except Terminated as stop:
+        print(f"sm-lint: terminated by signal {stop.exit_code - 128}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("sm-lint: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

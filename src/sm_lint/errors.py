@@ -24,3 +24,12 @@ class EnvironmentFailure(FatalError):
     """Something outside sm-lint is missing (for example no Docker engine answers)."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP reached sm-lint: unwound (and cleaned up) exactly as Ctrl-C is, and the
+    exit code says which signal it was (128 + the signal number, as shells report it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum

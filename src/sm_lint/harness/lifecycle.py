@@ -17,7 +17,7 @@ import uuid
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from sm_lint.errors import EnvironmentFailure
+from sm_lint.errors import EnvironmentFailure, Terminated
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -28,10 +28,6 @@ RUN_LABEL = "sm-lint.run"
 PID_LABEL = "sm-lint.pid"
 HOST_LABEL = "sm-lint.host"
 SCENARIO_LABEL = "sm-lint.scenario"
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP reached sm-lint: unwind (and clean up) exactly as for Ctrl-C."""
 
 
 def new_run_id() -> str:
@@ -132,7 +128,7 @@ def _owner_alive(labels: Dict[str, str]) -> bool:
 
 
 def _terminate(signum: int, frame: Optional[FrameType]) -> None:
-    raise Terminated()
+    raise Terminated(signum)
 
 
 def _hold_signals() -> Dict[int, Any]:
