@@ -7,6 +7,12 @@ and is removed, with any container made from it, when the session ends.
 
 Without an engine the tests that use `docker_client` skip, except when CI is set: then they fail,
 because tests never skip in CI (scripts/test.sh provisions the engine there).
+
+GPUs: scripts/test.sh starts the test engine with tests/gpu_double on dockerd's PATH, a test double
+of NVIDIA's container hook that fakes a GPU host's driver (its docstring is the contract).
+`gpu_client` is `docker_client` when that engine can serve a `--gpus` request; `engine_without_gpus`
+is a second, throwaway dockerd without it (the "no NVIDIA toolkit" host); `copy_image` moves a test
+image into it. `tcp_loopback` gives an engine's unix socket a tcp:// address.
 """
 from __future__ import annotations
 
@@ -14,10 +20,17 @@ import hashlib
 import io
 import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
+import threading
+import time
 import uuid
+import warnings
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Mapping, NoReturn, Optional, Set, Union
@@ -29,6 +42,7 @@ from sm_lint.errors import EnvironmentFailure
 if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.images import Image
+    from docker.types import DeviceRequest
 
 LABEL_KEY = "sm-lint-test"
 # A child pytest run can be told its session id, so that a test can check what it left behind.
@@ -213,6 +227,253 @@ _STEP_ID = re.compile(r"^ ---> ([0-9a-f]{12})$", re.MULTILINE)
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so `-m docker` sees the marker
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     for item in items:
-        if "docker_client" in getattr(item, "fixturenames", ()):
+        if {"docker_client", "engine_without_gpus"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.docker)
+
+
+# GPUs: the test double of NVIDIA's hook ---------------------------------------------------------
+
+GPU_DOUBLE_DIR = Path(__file__).resolve().parent / "gpu_double"
+GPU_HOOK_NAME = "nvidia-container-runtime-hook"
+# What dockerd answers to a gpu device request when no hook was on its PATH at start.
+NO_GPU_DRIVER = "could not select device driver"
+NO_GPU_SUPPORT = ("the test engine has no GPU support: start it with scripts/test.sh, which puts "
+                  "tests/gpu_double on dockerd's PATH")
+_GPU_PROBE_IMAGE = 'FROM scratch\nCOPY busybox /busybox\nCMD ["/busybox", "true"]\n'
+_gpu_capable: Dict[str, bool] = {}  # engine address -> answer, probed once per session
+
+
+def gpu_request(**options: object) -> DeviceRequest:
+    """The device request of `docker run --gpus all` (count=-1, capabilities [["gpu"]]); pass
+    count=... or device_ids=[...] to ask for fewer."""
+    from docker.types import DeviceRequest
+
+    fields: Dict[str, object] = {"count": -1, "capabilities": [["gpu"]]}
+    fields.update(options)
+    if "device_ids" in options:
+        fields.pop("count")
+    return DeviceRequest(**fields)
+
+
+def gpu_capable(client: DockerClient) -> bool:
+    """Whether the engine serves a `--gpus all` request: creates and starts a tiny labelled
+    container with it, once per engine and session. Only dockerd's own `could not select device
+    driver` answer means no; any other failure (a broken double, say) is raised."""
+    from sm_lint.image.engine import host_of
+
+    key = host_of(client)
+    if key not in _gpu_capable:
+        _gpu_capable[key] = _probe_gpus(client)
+    return _gpu_capable[key]
+
+
+def _probe_gpus(client: DockerClient) -> bool:
+    import docker.errors
+
+    image_id = build_image(client, _GPU_PROBE_IMAGE)
+    container = client.containers.create(image_id, device_requests=[gpu_request()], network_mode="none",
+                                         labels={LABEL_KEY: SESSION_ID})
+    try:
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            if NO_GPU_DRIVER in str(exc):
+                return False
+            raise
+        container.wait(timeout=120)
+        return True
+    finally:
+        _ignore_gone(lambda: container.remove(force=True))
+
+
+@pytest.fixture(scope="session")
+def gpu_client(docker_client: DockerClient) -> DockerClient:
+    """`docker_client`, when its engine can give containers (fake) GPUs; otherwise the test skips
+    (fails under CI)."""
+    if not gpu_capable(docker_client):
+        unavailable(NO_GPU_SUPPORT)
+    return docker_client
+
+
+# A second engine, without GPU support ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def engine_without_gpus() -> Iterator[str]:
+    """A second, throwaway dockerd whose PATH holds no nvidia-container-runtime-hook: the host
+    without NVIDIA's toolkit. Yields its `unix://` address; stopped and deleted at session end.
+
+    Its own --data-root, --exec-root, --pidfile, socket and managed containerd, all in one short
+    folder under /tmp (unix socket paths are limited to 107 bytes), and its own containerd
+    namespaces. It runs in its own network namespace (`unshare --net`): a dockerd started with
+    --bridge=none deletes the host's `docker0` interface at start, which would break the test
+    engine's networking. So its containers have no network: create them with network_mode="none"
+    or leave the default (bridge is off). Needs root."""
+    if os.geteuid() != 0:
+        unavailable("a second Docker engine (engine_without_gpus) needs root")
+    dockerd, unshare = shutil.which("dockerd"), shutil.which("unshare")
+    if not dockerd or not unshare:
+        unavailable("a second Docker engine needs dockerd (docker.io) and unshare (util-linux)")
+    folder = Path(tempfile.mkdtemp(prefix="smlg-", dir="/tmp"))
+    address = f"unix://{folder}/docker.sock"
+    path = os.pathsep.join(part for part in os.environ.get("PATH", "").split(os.pathsep)
+                           if part and not Path(part, GPU_HOOK_NAME).exists())
+    command = [unshare, "--net", dockerd, "--data-root", f"{folder}/data", "--exec-root", f"{folder}/exec",
+               "--pidfile", f"{folder}/docker.pid", "-H", address, "--bridge=none", "--iptables=false",
+               "--ip-masq=false", "--containerd-namespace", "smlg", "--containerd-plugins-namespace", "smlg-plugins"]
+    log_path = folder / "dockerd.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, PATH=path), start_new_session=True)
+    try:
+        _wait_for_engine(address, process, log_path)
+        yield address
+    finally:
+        _stop_engine(process, folder)
+        _remove_engine_folder(folder)
+
+
+def copy_image(src_client: DockerClient, image_id: str, dst_client: DockerClient) -> str:
+    """Streams `docker save` of `image_id` from one engine into `docker load` of another; returns
+    the id in the destination (the same id: the config digest travels with it)."""
+    archive = src_client.images.get(image_id).save(chunk_size=1 << 20)
+    loaded = dst_client.images.load(archive)  # a generator body: sent chunked, never held whole
+    if len(loaded) != 1:
+        raise RuntimeError(f"loading {image_id} gave {[image.id for image in loaded]}")
+    return str(loaded[0].id)
+
+
+def _wait_for_engine(address: str, process: subprocess.Popen, log_path: Path) -> None:
+    import docker
+    import docker.errors
+    import requests
+
+    deadline = time.monotonic() + float(os.environ.get("SM_LINT_DOCKERD_WAIT", "60"))
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the second dockerd exited with {process.returncode}:\n{_tail(log_path)}", pytrace=False)
+        try:
+            client = docker.DockerClient(base_url=address, timeout=5)
+            try:
+                client.ping()
+                return
+            finally:
+                client.close()
+        except (docker.errors.DockerException, requests.RequestException, OSError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"the second dockerd did not answer at {address}:\n{_tail(log_path)}", pytrace=False)
+        time.sleep(0.25)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def _stop_engine(process: subprocess.Popen, folder: Path) -> None:
+    """SIGTERM (dockerd stops its containers and its managed containerd), SIGKILL after 60 s;
+    after a SIGKILL, also the containerd and shims that name this engine's folder."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+            return
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid in _pids_naming(str(folder)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _pids_naming(text: str) -> List[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _remove_engine_folder(folder: Path) -> None:
+    """Unmounts what the engine left mounted under `folder` (deepest first), then deletes it;
+    never deletes through a mount that would not go."""
+    prefix = f"{folder}/"
+
+    def mounts() -> List[str]:
+        with open("/proc/self/mountinfo", encoding="utf-8") as info:
+            points = [line.split()[4].replace("\\040", " ") for line in info]
+        return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
+
+    for point in mounts():
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    left = mounts()
+    if left:
+        warnings.warn(f"the second dockerd left mounts under {folder}, so it stays: {left}")
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# A tcp:// address for an engine's unix socket ------------------------------------------------------
+
+@contextmanager
+def tcp_loopback(unix_socket_path: str) -> Iterator[str]:
+    """A loopback TCP port that forwards every connection, byte for byte, to `unix_socket_path`
+    (an engine's socket): yields its `tcp://127.0.0.1:PORT` address, so the SDK's tcp://
+    transport meets the real engine without a second dockerd. Closed on exit."""
+
+    def upstream() -> socket.socket:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.connect(unix_socket_path)
+        return connection
+
+    relay = _Relay(upstream)
+    try:
+        yield relay.address
+    finally:
+        relay.close()
+
+
+class _Relay:
+    def __init__(self, upstream: Callable[[], socket.socket]) -> None:
+        self.upstream = upstream
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address = "tcp://127.0.0.1:%d" % self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:  # closed
+                return
+            try:
+                upstream = self.upstream()
+            except OSError:  # the engine went away: this connection fails, the next may not
+                client.close()
+                continue
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while True:
+            data = source.recv(1 << 16)
+            if not data:
+                break
+            target.sendall(data)
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 

@@ -12,49 +12,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, List
+from typing import Iterator, List
 
 import pytest
 
-from docker_support import build_image
+from docker_support import build_image, tcp_loopback
 from sm_lint.errors import EXIT_ENVIRONMENT, EnvironmentFailure
 from sm_lint.image import engine
-
-
-class Relay:
-    """A loopback TCP port that forwards every connection, byte for byte, to the engine's unix
-    socket: the SDK's tcp:// transport meets the real engine without a second dockerd."""
-
-    def __init__(self, upstream: Callable[[], socket.socket]) -> None:
-        self.upstream = upstream
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.address = "tcp://127.0.0.1:%d" % self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:  # closed
-                return
-            upstream = self.upstream()
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.close()
-
-
-def _pump(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while True:
-            data = source.recv(1 << 16)
-            if not data:
-                break
-            target.sendall(data)
-        target.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 @pytest.fixture
@@ -138,27 +102,17 @@ def _unix_socket_path(client: object) -> str:
 
 @pytest.mark.docker
 def test_tcp_loopback_engine_and_docker_host(docker_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _unix_socket_path(docker_client)
-
-    def upstream() -> socket.socket:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        connection.connect(path)
-        return connection
-
-    relay = Relay(upstream)
-    try:
+    with tcp_loopback(_unix_socket_path(docker_client)) as address:
         tag = f"sm-lint-test/tcp:{uuid.uuid4().hex[:8]}"
         image_id = build_image(docker_client, SMALL, {"a.txt": "a"}, tag=tag)
-        over_tcp = engine.connect(relay.address)
-        assert engine.host_of(over_tcp) == relay.address
+        over_tcp = engine.connect(address)
+        assert engine.host_of(over_tcp) == address
         assert over_tcp.images.get(tag).id == image_id
         over_tcp.close()
-        monkeypatch.setenv("DOCKER_HOST", relay.address)
+        monkeypatch.setenv("DOCKER_HOST", address)
         from_env = engine.connect(None)
         archive = b"".join(engine.save_stream(from_env, tag, chunk_size=4096))
         from_env.close()
-    finally:
-        relay.close()
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
     assert manifest[0]["RepoTags"] == [tag]
