@@ -89,6 +89,22 @@ provision_docker() {
 }
 provision_docker
 
+# Headless Chromium for the HTML report's browser tests (tests/test_report_html.py): Debian's
+# `chromium` (and a font, which --no-install-recommends leaves out), as root on Debian when
+# missing; elsewhere those tests skip, and fail under CI=true.
+provision_browser() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: note: no chromium and this is not a root Debian machine; the browser" \
+      "tests will skip (and fail under CI=true)" >&2
+    return 0
+  fi
+  apt_install chromium fonts-dejavu-core
+}
+provision_browser
+
 # Git identity for the tests that make throwaway repositories (pre-commit try-repo).
 export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-sm-lint tests} GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-tests@sm-lint.invalid}
 export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
