@@ -6,12 +6,13 @@ build context holding the page's `file=` blocks and its `toml config` block.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import pytest
 
 import json
 
+from docker_support import build_image
 from image_archives import Image, docker_save
 from sm_lint.catalogue import Catalogue, Example, Rule
 from sm_lint.check import CheckOptions, run_check
@@ -19,15 +20,17 @@ from sm_lint.dockerfile.checks import CHECKS, ENGINE_RULES
 from sm_lint.harness.jobspec import Overrides, load_request, validate
 from sm_lint.image.checks import CHECKS as IMAGE_CHECKS
 from sm_lint.inspect_command import InspectOptions, run_inspect
+from sm_lint.run_command import SCENARIO_RULES, RunOptions, expand_scenarios, run_harness
 
 CATALOGUE = Catalogue.load()
 
 
-def _cases() -> List[pytest.param]:
+def _cases(container: bool = False) -> List[pytest.param]:
     cases = []
     for rule in CATALOGUE:
         for example in rule.examples():
-            cases.append(pytest.param(rule, example, id=f"{rule.id}-{example.kind}-L{example.line}"))
+            if (example.language == "container") == container:
+                cases.append(pytest.param(rule, example, id=f"{rule.id}-{example.kind}-L{example.line}"))
     return cases
 
 
@@ -93,13 +96,41 @@ def _run(example: Example, tmp_path: Path) -> List[str]:
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
 
-@pytest.mark.parametrize("rule, example", _cases())
-def test_rule_example(rule: Rule, example: Example, tmp_path: Path) -> None:
-    found = _run(example, tmp_path)
+def _run_container(example: Example, tmp_path: Path, client: Any) -> List[str]:
+    """A `container` example is a FROM-scratch Dockerfile (busybox in its context, plus the page's
+    `file=` blocks), built and run by the harness; the fence's attributes are `sm-lint run` flags."""
+    image = build_image(client, example.text, dict(example.files))
+    options = dict(example.options)
+    number = lambda key, kind: kind(options[key]) if key in options else None  # noqa: E731
+    config_file = tmp_path / ".sm-lint.toml"
+    config_file.write_text("")
+    run_options = RunOptions(
+        overrides=Overrides(instance_type=options.get("instance-type"), max_runtime=number("max-runtime", int)),
+        scenarios=expand_scenarios([options.get("scenario", "completion")]), config_file=config_file,
+        grace=number("grace", float) or 10.0, stop_after=number("stop-after", float) or 2.0,
+        expect_gpus=number("expect-gpus", int))
+    result = run_harness(image, run_options, CATALOGUE)
+    return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
+
+
+def _judge(rule: Rule, example: Example, found: List[str]) -> None:
     if example.kind == "bad":
         assert any(f.startswith(rule.id + ":") for f in found), f"{rule.id} not raised; got {found}"
     else:
         assert found == [], f"good example of {rule.id} raised {found}"
+
+
+@pytest.mark.parametrize("rule, example", _cases())
+def test_rule_example(rule: Rule, example: Example, tmp_path: Path) -> None:
+    _judge(rule, example, _run(example, tmp_path))
+
+
+@pytest.mark.parametrize("rule, example", _cases(container=True))
+def test_container_rule_example(rule: Rule, example: Example, tmp_path: Path, docker_client: Any,
+                                request: pytest.FixtureRequest) -> None:
+    if dict(example.options).get("scenario") == "gpu":
+        request.getfixturevalue("gpu_client")  # the engine runs the GPU double (tests/gpu_double)
+    _judge(rule, example, _run_container(example, tmp_path, docker_client))
 
 
 @pytest.mark.parametrize("rule", list(CATALOGUE), ids=lambda r: r.id)
@@ -117,4 +148,5 @@ def test_every_rule_has_one_implementation_and_back() -> None:
     assert documented == set(CHECKS) | ENGINE_RULES
     assert {rule.id for rule in CATALOGUE if rule.layer == "image"} == set(IMAGE_CHECKS)
     assert {rule.layer for rule in CATALOGUE} <= {"dockerfile", "image", "runtime"}
-    assert {rule.id for rule in CATALOGUE if rule.layer == "runtime"} == {"SM300"}  # the harness comes later
+    runtime = {rule.id for rule in CATALOGUE if rule.layer == "runtime"}
+    assert runtime == {"SM300"} | {rule for rules in SCENARIO_RULES.values() for rule in rules}

@@ -15,6 +15,7 @@ from sm_lint.harness.plan import JobPlan
 
 MESSAGE_LIMIT = 1024
 LOG_LINES = 20
+LOG_FACT_LINES = 5  # the end of every host's log, in the report's facts
 
 
 def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal: str, grace: float) -> Outcome:
@@ -71,6 +72,8 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
         text = _message_text(raw)
         if text:
             facts.append((f"ExitMessage {host}", text[:MESSAGE_LIMIT].strip()))
+    for host in sorted(job.exits):
+        facts.append((f"log {host}", " | ".join(job.log_tail(host, LOG_FACT_LINES)) or "(empty)"))
     for name, host, written, refused in job.collect_outputs():
         facts.append((f"output {name} from {host}", f"{written} file{'s' if written != 1 else ''} collected"
                       + (f"; refused: {'; '.join(refused)}" if refused else "")))

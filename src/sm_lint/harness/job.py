@@ -61,13 +61,14 @@ class Job:
         specified") is the job failing to start, returned rather than raised."""
         import docker.errors
 
-        network = None
+        network, addresses = None, {}
         if len(self.plan.hosts) > 1:
             network = self.session.create_network(f"{self.scenario}-net", internal=self.plan.network_isolation)
+            addresses = host_addresses(network, self.plan.hosts)
         for host in self.plan.hosts:
             try:
                 container = self.session.create_container(
-                    self.scenario, f"{self.scenario}-{host}", **self._options(host, network))
+                    self.scenario, f"{self.scenario}-{host}", **self._options(host, network, addresses))
             except docker.errors.ImageNotFound as error:
                 raise EnvironmentFailure(f"image {self.plan.image} disappeared from the engine: {error.explanation}") from error
             except docker.errors.APIError as error:
@@ -106,14 +107,19 @@ class Job:
                           f"({reason}); the {self.scenario} scenario ran without GPUs")
         return self.create() or self.start()
 
-    def _options(self, host: str, network: Any) -> Dict[str, Any]:
+    def _options(self, host: str, network: Any, addresses: Dict[str, str]) -> Dict[str, Any]:
         options: Dict[str, Any] = dict(
             image=self.plan.image, entrypoint=self.plan.entrypoint, command=self.plan.arguments,
             environment=self.plan.environment, hostname=host, privileged=False)
         if network is not None:
             client = self.session.client
             options["network"] = network.name
-            options["networking_config"] = {network.name: client.api.create_endpoint_config(aliases=[host])}
+            endpoint = client.api.create_endpoint_config(aliases=[host], ipv4_address=addresses.get(host))
+            options["networking_config"] = {network.name: endpoint}
+            if addresses:
+                # Every host knows every other by name from the start, before the others have started
+                # (the engine's DNS learns a name only when its container starts).
+                options["extra_hosts"] = {name: address for name, address in addresses.items() if name != host}
         elif self.plan.network_isolation:
             options["network_mode"] = "none"
         if self.limits.cpus:
@@ -237,6 +243,18 @@ class Job:
             return None, []
         children = [row[cmd_i] for row in rows if row[ppid_i] == root[pid_i]]
         return root[cmd_i], children
+
+
+def host_addresses(network: Any, hosts: Tuple[str, ...]) -> Dict[str, str]:
+    """algo-1 -> the subnet's second address, algo-2 -> the third, ... (the first is the gateway)."""
+    import ipaddress
+
+    subnet = ((network.attrs.get("IPAM") or {}).get("Config") or [{}])[0].get("Subnet")
+    if not subnet:
+        return {}
+    pool = ipaddress.ip_network(subnet).hosts()
+    next(pool)  # the gateway
+    return {host: str(next(pool)) for host in hosts}
 
 
 def _explain(error: Any) -> str:

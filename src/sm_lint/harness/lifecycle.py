@@ -68,11 +68,27 @@ class Session:
         return f"sm-lint-{self.run_id}-{suffix}"
 
     def create_network(self, suffix: str, internal: bool) -> Network:
-        network = _engine_call(lambda: self.client.networks.create(
-            self.name(suffix), driver="bridge", internal=internal, labels=dict(self.labels),
-            check_duplicate=True), self.client, "create a network")
-        self.networks.append(network)
-        return network
+        """A bridge network with a subnet of its own: the engine picks a free one, which is then
+        pinned (re-created with it) so that the hosts can have fixed addresses."""
+        from docker.types import IPAMConfig, IPAMPool
+
+        name = self.name(suffix)
+
+        def create(ipam: Any = None) -> Network:
+            network = _engine_call(lambda: self.client.networks.create(
+                name, driver="bridge", internal=internal, labels=dict(self.labels), check_duplicate=True, ipam=ipam),
+                self.client, "create a network")
+            self.networks.append(network)
+            return network
+
+        probe = create()
+        probe.reload()
+        subnet = ((probe.attrs.get("IPAM") or {}).get("Config") or [{}])[0].get("Subnet")
+        if not subnet:
+            return probe
+        self.networks.remove(probe)
+        _remove(probe.remove)
+        return create(IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]))
 
     def create_container(self, scenario: str, suffix: str, **options: Any) -> Container:
         labels = dict(self.labels, **{SCENARIO_LABEL: scenario})
