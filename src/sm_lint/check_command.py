@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, NoReturn, Optional, Sequence, Tuple
 
 from sm_lint.config import FAIL_ON
-from sm_lint.console import emit, guarded
+from sm_lint.console import emit, guarded, parse_report_flags, rule_coverage
 from sm_lint.report import FORMATS
 
 if TYPE_CHECKING:
     from sm_lint.catalogue import Catalogue
     from sm_lint.check import CheckOptions, CheckResult
+    from sm_lint.console import Coverage, Reports
 from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
 
@@ -34,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
                         "- reads standard input")
     p.add_argument("-f", "--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    p.add_argument("--report", action="append", default=[], metavar="FORMAT=PATH",
+                   help=f"also write a report in FORMAT to PATH (repeatable; FORMAT: {', '.join(FORMATS)})")
     p.add_argument("--fail-on", choices=FAIL_ON, help="lowest severity that fails the run (default: warning)")
     p.add_argument("--ignore", action="append", default=[], metavar="RULE", help="rule id to skip (repeatable)")
     p.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
@@ -55,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     def work() -> int:
         args = parser().parse_args(list(argv))
+        reports = parse_report_flags(args.report)
         from sm_lint.catalogue import Catalogue
         from sm_lint.check import CheckOptions, run_check
 
@@ -71,32 +75,46 @@ def main(argv: Sequence[str]) -> int:
         )
         result = run_check(args.paths, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
+        rules, skipped = _coverage(result.targets, options, catalogue)
         if args.image is None:
-            emit(args.format, result.findings, "check", result.targets, result.fail_on, titles, args.output)
+            emit(args.format, result.findings, "check", result.targets, result.fail_on, titles, args.output,
+                 reports=reports, rules=rules, skipped=skipped)
             return EXIT_FINDINGS if result.failed else EXIT_OK
-        return _with_image(args, options, catalogue, result, titles)
+        return _with_image(args, options, catalogue, result, titles, reports, (rules, skipped))
 
     return guarded(work)
 
 
+def _coverage(targets: Sequence[str], options: "CheckOptions", catalogue: "Catalogue") -> "Coverage":
+    """Dockerfile rules that ran on every file and those skipped, from each file's settings."""
+    from sm_lint.check import _Settings  # the same per-folder config lookup that run_check made
+
+    layered = _Settings(options, catalogue)
+    return rule_coverage(catalogue, ("dockerfile",), [layered.for_file(t) for t in targets], options.ignore)
+
+
 def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "Catalogue",
-                result: "CheckResult", titles: dict) -> int:
+                result: "CheckResult", titles: dict, reports: "Reports", coverage: "Coverage") -> int:
     """`check --image`: both layers in one report, each defect once (combined.py)."""
     from sm_lint.combined import merge
     from sm_lint.image.checks import has_toolkit
-    from sm_lint.inspect_command import InspectOptions, run_inspect
+    from sm_lint.inspect_command import InspectOptions, run_inspect, settings_for
     from sm_lint.report import failed
 
     if len(result.targets) != 1:
         raise UsageError("--image needs exactly one Dockerfile: the one the image was built from")
-    inspected = run_inspect(args.image, InspectOptions(
+    image_options = InspectOptions(
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, gpu=options.gpu,
-        platform=args.platform, docker_host=args.docker_host), catalogue)
+        platform=args.platform, docker_host=args.docker_host)
+    inspected = run_inspect(args.image, image_options, catalogue)
     config = inspected.view.config
     findings = merge(result.findings, inspected.findings, args.image, bool(config.entrypoint or config.cmd),
                      has_toolkit(inspected.view))
+    image_rules, image_skipped = rule_coverage(catalogue, ("image",), [settings_for(image_options, catalogue)],
+                                               options.ignore)
     emit(args.format, findings, "check", result.targets + (args.image,), result.fail_on, titles, args.output,
-         inspected.facts)
+         inspected.facts, reports=reports, rules=coverage[0] + image_rules, skipped=coverage[1] + image_skipped,
+         target_layers=((result.targets[0], "dockerfile"), (args.image, "image")))
     return EXIT_FINDINGS if failed(findings, result.fail_on) else EXIT_OK
 
 

@@ -57,17 +57,19 @@ def inspect(
     gpu: Optional[bool] = typer.Option(None, "--gpu/--no-gpu", help="The image is (not) for GPU instances [default: from evidence]."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Also write a report in FORMAT to PATH (repeatable)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: warning]."),
     ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
 ) -> None:
     """Check a built image: its config and merged filesystem."""
     from sm_lint.catalogue import Catalogue
-    from sm_lint.console import emit
+    from sm_lint.console import emit, parse_report_flags, rule_coverage
     from sm_lint.errors import EXIT_FINDINGS, EXIT_OK
-    from sm_lint.inspect_command import InspectOptions, run_inspect
+    from sm_lint.inspect_command import InspectOptions, run_inspect, settings_for
 
     def work() -> int:
+        reports = parse_report_flags(report)
         catalogue = Catalogue.load()
         options = InspectOptions(
             config_file=config_file, ignore=tuple(r.upper() for r in ignore),
@@ -76,7 +78,9 @@ def inspect(
             platform=platform, docker_host=docker_host, entrypoint=tuple(entrypoint), arguments=tuple(arg))
         result = run_inspect(image, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
-        emit(format.value, result.findings, "inspect", (image,), result.fail_on, titles, output, result.facts)
+        rules, skipped = rule_coverage(catalogue, ("image",), [settings_for(options, catalogue)], options.ignore)
+        emit(format.value, result.findings, "inspect", (image,), result.fail_on, titles, output, result.facts,
+             reports=reports, rules=rules, skipped=skipped)
         return EXIT_FINDINGS if result.failed else EXIT_OK
 
     raise typer.Exit(guarded(work))

@@ -2,13 +2,22 @@
 so the fast `check` path (check_command.py) can use it without loading the CLI framework."""
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from sm_lint.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Terminated, UsageError
 from sm_lint.findings import Finding
+
+if TYPE_CHECKING:
+    from sm_lint.catalogue import Catalogue
+    from sm_lint.config import Settings
+    from sm_lint.report import RunInfo
+
+Reports = Tuple[Tuple[str, Path], ...]  # (format, path) pairs from `--report FORMAT=PATH`
+Coverage = Tuple[Tuple[str, ...], Tuple[Tuple[str, str], ...]]  # RunInfo's rules and skipped
 
 EXIT_INTERNAL = 4
 
@@ -37,17 +46,91 @@ def guarded(work: Callable[[], int]) -> int:
 
 
 def emit(fmt: str, findings: List[Finding], command: str, targets: Sequence[str], fail_on: str,
-         titles: dict, output: Optional[Path], facts: Tuple[Tuple[str, str], ...] = ()) -> None:
-    """Render one report and write it to `output`, or to stdout."""
-    from sm_lint.report import RunInfo, renderer
+         titles: dict, output: Optional[Path], facts: Tuple[Tuple[str, str], ...] = (), *,
+         reports: Reports = (), rules: Tuple[str, ...] = (), skipped: Tuple[Tuple[str, str], ...] = (),
+         target_layers: Tuple[Tuple[str, str], ...] = ()) -> None:
+    """Render the `fmt` report to `output` (or stdout), and every `--report FORMAT=PATH` to its file."""
+    from sm_lint.report import RunInfo
 
+    info = RunInfo(command, tuple(targets), fail_on, titles, False, facts, rules, skipped, target_layers)
+    emit_reports(findings, info, fmt, output, reports)
+
+
+def emit_reports(findings: List[Finding], info: "RunInfo", fmt: str, output: Optional[Path],
+                 reports: Reports = ()) -> None:
+    """Write each `--report` file, then the `--format` report to `output` or stdout (in colour only
+    for text on a terminal). A file that cannot be written is a usage error (exit 2)."""
+    from sm_lint.report import renderer
+
+    for report_format, path in reports:
+        _write(path, renderer(report_format)(findings, info._replace(color=False)))
     color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = renderer(fmt)(findings, RunInfo(command, tuple(targets), fail_on, titles, color, facts))
+    text = renderer(fmt)(findings, info._replace(color=color))
     if output is None:
-        sys.stdout.write(text)
+        # An undecodable file name in an image layer is a lone surrogate: shown as \udcXX, not a crash.
+        sys.stdout.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
         sys.stdout.flush()
         return
+    _write(output, text)
+
+
+def _write(path: Path, text: str) -> None:
     try:
-        output.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8", errors="backslashreplace")
     except OSError as error:
-        raise UsageError(f"{output}: cannot write report: {error.strerror or error}") from None
+        raise UsageError(f"{path}: cannot write report: {error.strerror or error}") from None
+
+
+def parse_report_flags(items: Sequence[str]) -> Reports:
+    """`--report FORMAT=PATH` items, checked before the run so that a typo costs no work: a known
+    format, a file in an existing, writable folder, each path named once."""
+    from sm_lint.report import FORMATS
+
+    reports = []
+    seen = set()
+    for item in items:
+        fmt, sep, raw = item.partition("=")
+        fmt = fmt.strip().lower()
+        if not sep or not fmt or not raw:
+            raise UsageError(f"--report {item!r}: expected FORMAT=PATH, FORMAT one of {', '.join(FORMATS)}")
+        if fmt not in FORMATS:
+            raise UsageError(f"--report {item!r}: unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        path = Path(raw)
+        folder = path.parent
+        if path.is_dir():
+            raise UsageError(f"--report {item!r}: {raw} is a directory, not a file")
+        if not folder.is_dir():
+            raise UsageError(f"--report {item!r}: cannot write report: no directory {str(folder)!r}")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"--report {item!r}: cannot write report: permission denied")
+        key = os.path.abspath(raw)
+        if key in seen:
+            raise UsageError(f"--report {item!r}: {raw} is named twice")
+        seen.add(key)
+        reports.append((fmt, path))
+    return tuple(reports)
+
+
+def rule_coverage(catalogue: "Catalogue", layers: Sequence[str], settings: Iterable["Settings"],
+                  cli_ignore: Sequence[str] = (), today: Optional[datetime.date] = None) -> Coverage:
+    """For RunInfo: the catalogue's rules of `layers` that ran on every target, and (rule, reason)
+    for those that did not (`--ignore`, or a config file's ignore with its reason and end date).
+
+    `settings` holds the settings each target was checked with (one per target; repeats are fine).
+    A rule ignored for some targets only is listed as skipped, with that said in the reason."""
+    today = today or datetime.date.today()
+    per_target = list(settings)
+    reasons: Dict[str, str] = {rule: "ignored by --ignore" for rule in cli_ignore}
+    for one in per_target:
+        for ignore in one.ignores:
+            if ignore.rule in reasons or (ignore.until is not None and ignore.until < today):
+                continue
+            reason = f"ignored by {one.path or 'the config'}" + (f": {ignore.reason}" if ignore.reason else "")
+            if ignore.until is not None:
+                reason += f" (until {ignore.until.isoformat()})"
+            if not all(ignore.rule in other.ignored(today) for other in per_target):
+                reason += " (for some targets only)"
+            reasons[ignore.rule] = reason
+    in_layers = [rule.id for rule in catalogue if rule.layer in layers]
+    return (tuple(r for r in in_layers if r not in reasons),
+            tuple((r, reasons[r]) for r in in_layers if r in reasons))

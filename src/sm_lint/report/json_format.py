@@ -32,6 +32,7 @@ def render(findings: List[Finding], info: RunInfo) -> str:
             }
             for f in findings
         ],
+        "skipped": [{"rule": rule, "reason": reason} for rule, reason in info.skipped],
         "summary": {
             "targets": len(info.targets),
             "findings": len(findings),
