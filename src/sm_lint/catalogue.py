@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
 LAYERS = ("dockerfile", "image", "runtime")
 # Fences run as examples: a Dockerfile, an image described in JSON (built into a real archive by the
-# tests), a CreateProcessingJob request in JSON, and a container: a FROM-scratch Dockerfile (its
-# context holds busybox) that the tests build and run with `sm-lint run` (fence attributes = flags).
-EXAMPLE_LANGUAGES = ("dockerfile", "image", "json", "container")
+# tests), a CreateProcessingJob request in JSON, a container: a FROM-scratch Dockerfile (its
+# context holds busybox) that the tests build and run with `sm-lint run` (fence attributes = flags),
+# and a build: a Dockerfile that the tests build with the engine as `sm-lint gate --build` does.
+EXAMPLE_LANGUAGES = ("dockerfile", "image", "json", "container", "build")
 RULE_ID = re.compile(r"SM\d{3}\Z")
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
 _ATTR = re.compile(r"([\w-]+)(?:=(\"[^\"]*\"|\S+))?")

@@ -23,6 +23,7 @@ app = typer.Typer(
 # The choices live with the code that uses them; typer wants them as enums.
 Format = enum.Enum("Format", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
 FailOn = enum.Enum("FailOn", {name: name for name in FAIL_ON}, type=str)  # type: ignore[misc]
+RulesFormat = enum.Enum("RulesFormat", {name: name for name in ("text", "json")}, type=str)  # type: ignore[misc]
 
 
 def _version(value: bool) -> None:
@@ -89,7 +90,7 @@ def inspect(
 @app.command()
 def rules(
     rule_id: Optional[str] = typer.Argument(None, help="Explain one rule, for example SM101."),
-    format: Format = typer.Option("text", "--format", "-f"),
+    format: RulesFormat = typer.Option("text", "--format", "-f"),
 ) -> None:
     """List the rules, or explain one."""
     from sm_lint import rules_command
@@ -126,13 +127,14 @@ def run(
     docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address [default: DOCKER_HOST or the local socket]."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine, then exit."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
+    report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Also write a report in FORMAT to PATH (repeatable)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: warning]."),
     ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
 ) -> None:
     """Run the image as SageMaker Processing does: completion, stop and GPU scenarios."""
     from sm_lint.catalogue import Catalogue
-    from sm_lint.console import emit
+    from sm_lint.console import emit, parse_report_flags
     from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
     def work() -> int:
@@ -143,6 +145,7 @@ def run(
             return _cleanup(docker_host)
         if image is None:
             raise UsageError("run: give an IMAGE (or --cleanup)")
+        reports = parse_report_flags(report)
         overrides = Overrides(
             entrypoint=entrypoint or None, arguments=arg or None, env=_env_pairs(env),
             inputs=[parse_input_flag(item) for item in input_], outputs=[parse_output_flag(item) for item in output_],
@@ -157,7 +160,9 @@ def run(
         catalogue = Catalogue.load()
         result = run_harness(image, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
-        emit(format.value, result.findings, "run", (image,), result.fail_on, titles, None, result.facts)
+        emit(format.value, result.findings, "run", (image,), result.fail_on, titles, None, result.facts,
+             reports=reports, rules=result.rules, skipped=result.skipped,
+             target_layers=((image, "runtime"),))
         return EXIT_FINDINGS if result.failed else EXIT_OK
 
     raise typer.Exit(guarded(work))
@@ -188,3 +193,46 @@ def _cleanup(docker_host: Optional[str]) -> int:
     total = sum(len(names) for names in removed.values())
     typer.echo(f"removed {total} left over: " + ", ".join(f"{len(v)} {k}" for k, v in removed.items()))
     return EXIT_OK
+
+
+@app.command(no_args_is_help=True)
+def gate(
+    dockerfile: Optional[str] = typer.Option(None, "--dockerfile", help="The Dockerfile to check (and build with --build)."),
+    image: Optional[str] = typer.Option(None, "--image", help="The image to inspect and run (the tag to build with --build)."),
+    build: Optional[bool] = typer.Option(None, "--build/--no-build", help="Build the image from the Dockerfile first."),
+    build_arg: List[str] = typer.Option([], "--build-arg", help="NAME=VALUE for the build and the Dockerfile check (repeatable)."),
+    context: Optional[str] = typer.Option(None, "--context", help="Build context [default: the Dockerfile's folder]."),
+    target: Optional[str] = typer.Option(None, "--target", help="Build stage to build and check."),
+    job: Optional[str] = typer.Option(None, "--job", help="CreateProcessingJob request for the harness."),
+    scenario: List[str] = typer.Option([], "--scenario", help="Harness scenarios: completion | stop | gpu | all [default: completion]."),
+    report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Write a report in FORMAT to PATH (repeatable)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="An earlier JSON report: its findings do not fail the gate."),
+    docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address [default: DOCKER_HOST or the local socket]."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Platform to pick from a multi-platform index."),
+    format: Format = typer.Option("text", "--format", "-f", help="Output format on stdout."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the gate [default: warning]."),
+    ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
+    """The CI gate: check the Dockerfile, build, inspect and run the image; write every report."""
+    from sm_lint.catalogue import Catalogue
+    from sm_lint.check_command import build_args
+    from sm_lint.console import emit, parse_report_flags
+    from sm_lint.gate_command import GateOptions, merged_options, run_gate
+
+    def work() -> int:
+        options = GateOptions(
+            dockerfile=dockerfile, image=image, build=build, context=context, target=target,
+            build_args=build_args(build_arg), job=job, scenarios=tuple(scenario), reports=tuple(report),
+            baseline=baseline, docker_host=docker_host, platform=platform, config_file=config_file,
+            ignore=tuple(r.upper() for r in ignore), fail_on=fail_on.value if fail_on else None, quiet=quiet)
+        reports = parse_report_flags(merged_options(options).reports)  # a bad path fails before any work
+        catalogue = Catalogue.load()
+        result = run_gate(options, catalogue)
+        titles = {rule.id: rule.title for rule in catalogue}
+        emit(format.value, result.findings, "gate", result.targets, result.fail_on, titles, None, result.facts,
+             reports=reports, rules=result.rules, skipped=result.skipped, target_layers=result.target_layers)
+        return result.exit_code
+
+    raise typer.Exit(guarded(work))

@@ -104,6 +104,11 @@ def _has_tool_table(pyproject: Path) -> bool:
 
 
 def load(path: Path) -> Settings:
+    return from_table(read_table(path), str(path))
+
+
+def read_table(path: Path) -> Dict[str, Any]:
+    """The sm-lint table of a config file: `[tool.sm-lint]` of a pyproject.toml, or the whole file."""
     # Imported here: most runs find no config file and need no TOML parser.
     if sys.version_info >= (3, 11):
         import tomllib
@@ -116,10 +121,9 @@ def load(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: invalid TOML: {error}") from None
     if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("sm-lint", {})
-    else:
-        table = data
-    return from_table(table, str(path))
+        table: Dict[str, Any] = data.get("tool", {}).get("sm-lint", {})
+        return table
+    return data
 
 
 def from_table(table: Dict[str, Any], where: str) -> Settings:

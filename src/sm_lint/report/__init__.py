@@ -26,7 +26,7 @@ COMMAND_LAYERS = {"check": "dockerfile", "inspect": "image", "run": "runtime"}
 
 
 class RunInfo(NamedTuple):
-    command: str  # "check", "inspect", "run"
+    command: str  # "check", "inspect", "run", "gate"
     targets: Tuple[str, ...]  # the files or images examined
     fail_on: str
     titles: Dict[str, str]  # rule id -> title, from the catalogue

@@ -25,10 +25,16 @@ def render(findings: List[Finding], info: RunInfo) -> str:
     return "\n".join(lines) + "\n"
 
 
+_CHECKED = {
+    "inspect": "{count} image{s} checked",
+    "run": "{count} image{s} run",
+    "gate": "{count} target{s} gated",
+}
+
+
 def summary(findings: List[Finding], info: RunInfo) -> str:
     count = len(info.targets)
-    noun = "image" if info.command == "inspect" else "file"
-    checked = f"{count} {noun}{'s' if count != 1 else ''} checked"
+    checked = _CHECKED.get(info.command, "{count} file{s} checked").format(count=count, s="s" if count != 1 else "")
     if not findings:
         return f"{checked}: no problems"
     by = ", ".join(f"{n} {label}{'s' if n != 1 else ''}" for label, n in counts(findings).items() if n)

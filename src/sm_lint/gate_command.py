@@ -1,0 +1,260 @@
+"""`sm-lint gate`: the whole CI gate in one command. Checks the Dockerfile, optionally builds the
+image, inspects it, runs the harness, writes every report, and exits by the failure threshold.
+
+A failure in one layer does not hide the others: a build that fails is a finding (SM200) and the
+image and runtime layers are then skipped with that reason; an engine that cannot be reached skips
+them too, and the gate exits 3 after the reports are written. Settings may live in
+`[tool.sm-lint.gate]`; flags win over them.
+"""
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from sm_lint import config
+from sm_lint.catalogue import Catalogue
+from sm_lint.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, EnvironmentFailure, UsageError
+from sm_lint.findings import Finding, Hit
+
+BUILD_RULE = "SM200"
+LAYER_RULES = {"image": "image", "runtime": "runtime"}
+GATE_KEYS = {"dockerfile", "image", "build", "context", "job", "scenario", "report", "baseline",
+             "docker-host", "platform", "target"}
+
+
+class GateOptions(NamedTuple):
+    dockerfile: Optional[str] = None
+    image: Optional[str] = None
+    build: Optional[bool] = None
+    context: Optional[str] = None
+    target: Optional[str] = None
+    build_args: Tuple[Tuple[str, str], ...] = ()
+    job: Optional[str] = None
+    scenarios: Tuple[str, ...] = ()
+    reports: Tuple[str, ...] = ()  # FORMAT=PATH
+    baseline: Optional[str] = None
+    docker_host: Optional[str] = None
+    platform: Optional[str] = None
+    config_file: Optional[Path] = None
+    ignore: Tuple[str, ...] = ()
+    fail_on: Optional[str] = None
+    quiet: bool = False
+
+
+class GateResult(NamedTuple):
+    findings: List[Finding]  # new findings (not accepted by the baseline)
+    exit_code: int
+    fail_on: str
+    facts: Tuple[Tuple[str, str], ...]
+    rules: Tuple[str, ...]
+    skipped: Tuple[Tuple[str, str], ...]
+    targets: Tuple[str, ...]
+    target_layers: Tuple[Tuple[str, str], ...]
+
+
+def gate_table(config_file: Optional[Path]) -> Tuple[Dict[str, Any], str]:
+    """The `[tool.sm-lint.gate]` table (or `[gate]` of .sm-lint.toml) of the config in effect."""
+    source = config_file or config.find_config(Path.cwd())
+    if source is None:
+        return {}, ""
+    table = config.read_table(source).get("gate", {})
+    where = f"{source} [gate]"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: must be a table")
+    unknown = sorted(set(table) - GATE_KEYS)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(GATE_KEYS))})")
+    return table, where
+
+
+def merged_options(options: GateOptions) -> GateOptions:
+    """Flags over `[tool.sm-lint.gate]`, paths in the table relative to the config file's folder."""
+    table, where = gate_table(options.config_file)
+    base = Path(where.split(" [gate]")[0]).parent if where else Path.cwd()
+
+    def text(key: str) -> Optional[str]:
+        value = table.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{where}: {key} must be a string")
+        return value
+
+    def path(key: str) -> Optional[str]:
+        value = text(key)
+        return str(base / value) if value is not None else None
+
+    def strings(key: str) -> Tuple[str, ...]:
+        value = table.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"{where}: {key} must be a list of strings")
+        return tuple(value)
+
+    build = table.get("build")
+    if build is not None and not isinstance(build, bool):
+        raise UsageError(f"{where}: build must be true or false")
+    reports = options.reports or tuple(_report_in(item, base) for item in strings("report"))
+    return options._replace(
+        dockerfile=options.dockerfile or path("dockerfile"), image=options.image or text("image"),
+        build=options.build if options.build is not None else bool(build), context=options.context or path("context"),
+        target=options.target or text("target"), job=options.job or path("job"),
+        scenarios=options.scenarios or strings("scenario"), reports=reports,
+        baseline=options.baseline or path("baseline"), docker_host=options.docker_host or text("docker-host"),
+        platform=options.platform or text("platform") or "linux/amd64")
+
+
+def _report_in(item: str, base: Path) -> str:
+    fmt, sep, raw = item.partition("=")
+    return f"{fmt}={base / raw}" if sep and raw and not Path(raw).is_absolute() else item
+
+
+def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
+    from sm_lint import baseline as baseline_file
+    from sm_lint.check import CheckOptions, run_check
+    from sm_lint.progress import Progress
+    from sm_lint.report import failed
+
+    options = merged_options(options)
+    if not options.dockerfile and not options.image:
+        raise UsageError("gate: give --dockerfile, --image or both (or set them in [tool.sm-lint.gate])")
+    if options.build and not (options.dockerfile and options.image):
+        raise UsageError("gate: --build needs --dockerfile and --image (the tag to build)")
+    catalogue.check_ids(list(options.ignore), "--ignore")
+    layers = {rule.id: rule.layer for rule in catalogue}
+    accepted = baseline_file.load(Path(options.baseline), layers) if options.baseline else None
+
+    findings: List[Finding] = []
+    facts: List[Tuple[str, str]] = []
+    rules: List[str] = []
+    skipped: List[Tuple[str, str]] = []
+    targets: List[str] = []
+    target_layers: List[Tuple[str, str]] = []
+    environment_failure = ""
+    fail_on = options.fail_on or "warning"
+    check_options = CheckOptions(config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
+                                 build_args=options.build_args, target=options.target,
+                                 context=Path(options.context) if options.context else None)
+    with Progress(options.quiet) as progress:
+        if options.dockerfile:
+            progress.step(f"checking {options.dockerfile}")
+            checked = run_check([options.dockerfile], check_options, catalogue)
+            findings += checked.findings
+            fail_on = checked.fail_on
+            targets += checked.targets
+            target_layers += [(target, "dockerfile") for target in checked.targets]
+            rules += _layer_rules(catalogue, "dockerfile", options.ignore)
+        image_usable = bool(options.image)
+        if options.image and options.build:
+            progress.step(f"building {options.image}")
+            try:
+                built = _build(options, check_options)
+            except EnvironmentFailure as error:
+                environment_failure = str(error)
+                image_usable = False
+                skipped += _skip_layers(catalogue, f"not built: {error}", ("image", "runtime"))
+            else:
+                rules.append(BUILD_RULE)
+                if built is not None:
+                    findings.append(built)
+                    image_usable = False
+                    skipped += _skip_layers(catalogue, "the image did not build (SM200)", ("image", "runtime"),
+                                            exclude=(BUILD_RULE,))
+        if options.image and image_usable:
+            targets.append(options.image)
+            target_layers += [(options.image, "image"), (options.image, "runtime")]
+            try:
+                progress.step(f"inspecting {options.image}")
+                image_findings, image_facts = _inspect(options, catalogue, findings)
+                findings = image_findings
+                facts += image_facts
+                rules += _layer_rules(catalogue, "image", options.ignore, exclude=(BUILD_RULE,))
+                progress.step(f"running {options.image} ({', '.join(options.scenarios) or 'completion'})")
+                ran = _run(options, catalogue)
+            except EnvironmentFailure as error:
+                environment_failure = str(error)
+                done = {rule for rule in rules}
+                skipped += [(rule, reason) for rule, reason in
+                            _skip_layers(catalogue, f"not checked: {error}", ("image", "runtime"), exclude=(BUILD_RULE,))
+                            if rule not in done]
+            else:
+                findings += ran.findings
+                facts += [fact for fact in ran.facts if fact[0] != "image"]
+                rules += list(ran.rules)
+                skipped += list(ran.skipped)
+    if environment_failure:
+        facts.append(("not checked", environment_failure))
+    if accepted is not None:
+        findings, known = baseline_file.split(findings, accepted, layers)
+        facts.append(("baseline", f"{len(known)} known finding{'s' if len(known) != 1 else ''} accepted "
+                                  f"from {options.baseline}"))
+    if environment_failure:
+        code = EXIT_ENVIRONMENT
+    else:
+        code = EXIT_FINDINGS if failed(findings, fail_on) else EXIT_OK
+    return GateResult(findings, code, fail_on, tuple(facts), tuple(dict.fromkeys(rules)), tuple(skipped),
+                      tuple(targets), tuple(target_layers))
+
+
+def _layer_rules(catalogue: Catalogue, layer: str, ignore: Tuple[str, ...], exclude: Tuple[str, ...] = ()) -> List[str]:
+    return [rule.id for rule in catalogue if rule.layer == layer and rule.id not in ignore and rule.id not in exclude]
+
+
+def _skip_layers(catalogue: Catalogue, reason: str, layers: Tuple[str, ...],
+                 exclude: Tuple[str, ...] = ()) -> List[Tuple[str, str]]:
+    return [(rule.id, reason) for rule in catalogue if rule.layer in layers and rule.id not in exclude]
+
+
+def _build(options: GateOptions, check_options: Any) -> Optional[Finding]:
+    """Build the image; the SM200 finding when it fails, None when it built."""
+    from sm_lint.findings import Location
+    from sm_lint.image.build import build
+    from sm_lint.image.engine import connect
+
+    assert options.dockerfile and options.image
+    dockerfile = Path(options.dockerfile)
+    context = Path(options.context) if options.context else dockerfile.parent
+    client = connect(options.docker_host)
+    try:
+        result = build(client, context, dockerfile, options.image, options.build_args, options.target)
+    finally:
+        client.close()
+    if result.image_id is not None:
+        return None
+    hit = Hit(0, f"the image does not build: {result.error}", fix="fix the build error, then run the gate again",
+              evidence=tuple(result.log[-15:]))
+    from sm_lint.catalogue import Catalogue as _Catalogue  # the severity comes from the catalogue, as for every rule
+
+    severity = _Catalogue.load()[BUILD_RULE].severity
+    return Finding(BUILD_RULE, severity, hit.message, Location(str(dockerfile)), hit.fix, hit.evidence)
+
+
+def _inspect(options: GateOptions, catalogue: Catalogue, dockerfile_findings: List[Finding]) -> Tuple[List[Finding], List[Tuple[str, str]]]:
+    from sm_lint.combined import merge
+    from sm_lint.image.checks import has_toolkit
+    from sm_lint.inspect_command import InspectOptions, run_inspect
+
+    assert options.image
+    inspected = run_inspect(options.image, InspectOptions(
+        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
+        platform=options.platform or "linux/amd64", docker_host=options.docker_host), catalogue)
+    if options.dockerfile:
+        config_ = inspected.view.config
+        merged = merge(dockerfile_findings, inspected.findings, options.image, bool(config_.entrypoint or config_.cmd),
+                       has_toolkit(inspected.view))
+    else:
+        merged = dockerfile_findings + inspected.findings
+    return merged, list(inspected.facts)
+
+
+def _run(options: GateOptions, catalogue: Catalogue) -> Any:
+    from sm_lint.run_command import RunOptions, expand_scenarios, run_harness
+
+    assert options.image
+    return run_harness(options.image, RunOptions(
+        job_file=options.job, scenarios=expand_scenarios(list(options.scenarios)), docker_host=options.docker_host,
+        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on), catalogue)
+
+
+def today() -> datetime.date:
+    return datetime.date.today()

@@ -1,0 +1,44 @@
+"""What a long command tells the person waiting: a rich spinner on a terminal, plain
+`sm-lint: ...` lines on stderr otherwise (CI logs), nothing with --quiet. Reports never go here:
+stdout stays the report's alone."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Optional
+
+
+class Progress:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.live = not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+        self._status: Optional[Any] = None
+        self._started = 0.0
+        self._step = ""
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._finish()
+
+    def step(self, text: str) -> None:
+        """A new stage of the work begins (the previous one is done)."""
+        self._finish()
+        self._step, self._started = text, time.monotonic()
+        if self.quiet:
+            return
+        if self.live:
+            from rich.console import Console  # only on a terminal: rich costs ~40 ms to import
+
+            self._status = Console(stderr=True).status(text)
+            self._status.start()
+        else:
+            print(f"sm-lint: {text}", file=sys.stderr, flush=True)
+
+    def _finish(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+            print(f"sm-lint: {self._step} ({time.monotonic() - self._started:.1f} s)", file=sys.stderr, flush=True)
