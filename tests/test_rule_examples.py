@@ -20,16 +20,21 @@ from sm_lint.dockerfile.checks import CHECKS, ENGINE_RULES
 from sm_lint.harness.jobspec import Overrides, load_request, validate
 from sm_lint.image.checks import CHECKS as IMAGE_CHECKS
 from sm_lint.inspect_command import InspectOptions, run_inspect
+from sm_lint.gate_command import BUILD_RULE
+from sm_lint.image.build import build
 from sm_lint.run_command import SCENARIO_RULES, RunOptions, expand_scenarios, run_harness
 
 CATALOGUE = Catalogue.load()
 
 
-def _cases(container: bool = False) -> List[pytest.param]:
+ENGINE_LANGUAGES = ("container", "build")  # examples that need a Docker engine
+
+
+def _cases(engine: bool = False) -> List[pytest.param]:
     cases = []
     for rule in CATALOGUE:
         for example in rule.examples():
-            if (example.language == "container") == container:
+            if (example.language in ENGINE_LANGUAGES) == engine:
                 cases.append(pytest.param(rule, example, id=f"{rule.id}-{example.kind}-L{example.line}"))
     return cases
 
@@ -125,9 +130,29 @@ def test_rule_example(rule: Rule, example: Example, tmp_path: Path) -> None:
     _judge(rule, example, _run(example, tmp_path))
 
 
-@pytest.mark.parametrize("rule, example", _cases(container=True))
-def test_container_rule_example(rule: Rule, example: Example, tmp_path: Path, docker_client: Any,
-                                request: pytest.FixtureRequest) -> None:
+def _run_build(example: Example, tmp_path: Path, client: Any) -> List[str]:
+    """A `build` example is built by the engine as `sm-lint gate --build` builds (busybox and the
+    page's `file=` blocks in the context); a failed build is SM200."""
+    from docker_support import SESSION, build_context
+
+    import tarfile
+
+    with tarfile.open(fileobj=build_context(example.text, dict(example.files))) as tar:
+        tar.extractall(tmp_path / "context")
+    tag = f"sm-lint-test/build-example-{SESSION.session_id}:{example.line}"
+    result = build(client, tmp_path / "context", tmp_path / "context" / "Dockerfile", tag)
+    if result.image_id is not None:
+        client.images.remove(tag)  # the tag only: the build cache may share the image with others
+        return []
+    return [f"{BUILD_RULE}:0: the image does not build: {result.error}"]
+
+
+@pytest.mark.parametrize("rule, example", _cases(engine=True))
+def test_engine_rule_example(rule: Rule, example: Example, tmp_path: Path, docker_client: Any,
+                             request: pytest.FixtureRequest) -> None:
+    if example.language == "build":
+        _judge(rule, example, _run_build(example, tmp_path, docker_client))
+        return
     if dict(example.options).get("scenario") == "gpu":
         request.getfixturevalue("gpu_client")  # the engine runs the GPU double (tests/gpu_double)
     _judge(rule, example, _run_container(example, tmp_path, docker_client))
@@ -146,7 +171,7 @@ def test_rule_page_is_complete(rule: Rule) -> None:
 def test_every_rule_has_one_implementation_and_back() -> None:
     documented = {rule.id for rule in CATALOGUE if rule.layer == "dockerfile"}
     assert documented == set(CHECKS) | ENGINE_RULES
-    assert {rule.id for rule in CATALOGUE if rule.layer == "image"} == set(IMAGE_CHECKS)
+    assert {rule.id for rule in CATALOGUE if rule.layer == "image"} == set(IMAGE_CHECKS) | {BUILD_RULE}
     assert {rule.layer for rule in CATALOGUE} <= {"dockerfile", "image", "runtime"}
     runtime = {rule.id for rule in CATALOGUE if rule.layer == "runtime"}
     assert runtime == {"SM300"} | {rule for rules in SCENARIO_RULES.values() for rule in rules}
