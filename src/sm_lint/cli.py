@@ -62,6 +62,7 @@ def inspect(
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: warning]."),
     ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
 ) -> None:
     """Check a built image: its config and merged filesystem."""
     from sm_lint.catalogue import Catalogue
@@ -77,7 +78,11 @@ def inspect(
             fail_on=fail_on.value if fail_on else None,
             gpu=None if gpu is None else ("true" if gpu else "false"),
             platform=platform, docker_host=docker_host, entrypoint=tuple(entrypoint), arguments=tuple(arg))
-        result = run_inspect(image, options, catalogue)
+        from sm_lint.progress import Progress
+
+        with Progress(quiet) as progress:
+            progress.step(f"reading the layers of {image}")
+            result = run_inspect(image, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
         rules, skipped = rule_coverage(catalogue, ("image",), [settings_for(options, catalogue)], options.ignore)
         emit(format.value, result.findings, "inspect", (image,), result.fail_on, titles, output, result.facts,
@@ -126,6 +131,7 @@ def run(
     pull: bool = typer.Option(False, "--pull", help="Pull the image when the engine lacks it."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address [default: DOCKER_HOST or the local socket]."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine, then exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Also write a report in FORMAT to PATH (repeatable)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: warning]."),
@@ -158,7 +164,10 @@ def run(
             cpus=cpus, memory=memory, config_file=config_file, ignore=tuple(r.upper() for r in ignore),
             fail_on=fail_on.value if fail_on else None)
         catalogue = Catalogue.load()
-        result = run_harness(image, options, catalogue)
+        from sm_lint.progress import Progress
+
+        with Progress(quiet) as progress:
+            result = run_harness(image, options, catalogue, progress)
         titles = {rule.id: rule.title for rule in catalogue}
         emit(format.value, result.findings, "run", (image,), result.fail_on, titles, None, result.facts,
              reports=reports, rules=result.rules, skipped=result.skipped,

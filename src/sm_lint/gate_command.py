@@ -169,8 +169,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 findings = image_findings
                 facts += image_facts
                 rules += _layer_rules(catalogue, "image", options.ignore, exclude=(BUILD_RULE,))
-                progress.step(f"running {options.image} ({', '.join(options.scenarios) or 'completion'})")
-                ran = _run(options, catalogue)
+                ran = _run(options, catalogue, progress)
             except EnvironmentFailure as error:
                 environment_failure = str(error)
                 done = {rule for rule in rules}
@@ -247,13 +246,13 @@ def _inspect(options: GateOptions, catalogue: Catalogue, dockerfile_findings: Li
     return merged, list(inspected.facts)
 
 
-def _run(options: GateOptions, catalogue: Catalogue) -> Any:
+def _run(options: GateOptions, catalogue: Catalogue, progress: Any) -> Any:
     from sm_lint.run_command import RunOptions, expand_scenarios, run_harness
 
     assert options.image
     return run_harness(options.image, RunOptions(
         job_file=options.job, scenarios=expand_scenarios(list(options.scenarios)), docker_host=options.docker_host,
-        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on), catalogue)
+        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on), catalogue, progress)
 
 
 def today() -> datetime.date:

@@ -16,6 +16,7 @@ from sm_lint.catalogue import Catalogue
 from sm_lint.errors import EnvironmentFailure, UsageError
 from sm_lint.findings import Finding, Hit
 from sm_lint.harness.jobspec import Overrides
+from sm_lint.progress import Progress
 
 SCENARIOS = ("completion", "stop", "gpu", "all")
 
@@ -50,6 +51,7 @@ class RunResult(NamedTuple):
     rules: Tuple[str, ...]  # runtime rules that ran
 
 
+_doing = {"completion": "running", "stop": "starting and stopping", "gpu": "nvidia-smi in"}
 # The rules each scenario decides; a skipped scenario skips these.
 SCENARIO_RULES = {
     "completion": ("SM301", "SM302", "SM303"),
@@ -80,7 +82,7 @@ def compile_ready_log(pattern: Optional[str]) -> Optional[Pattern[str]]:
         raise UsageError(f"--ready-log {pattern!r}: not a regular expression: {error}") from None
 
 
-def run_harness(image: str, options: RunOptions, catalogue: Catalogue) -> RunResult:
+def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress: Optional[Progress] = None) -> RunResult:
     from sm_lint.harness.jobspec import load_request, validate, validation_notes
     from sm_lint.report import failed
     from sm_lint.stamping import stamp
@@ -117,7 +119,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue) -> RunRes
     from sm_lint.harness.plan import make_plan
 
     plan = make_plan(request, image)
-    outcomes = _run_scenarios(plan, options, ready_log)
+    outcomes = _run_scenarios(plan, options, ready_log, progress or Progress(quiet=True))
     hits: List[Tuple[str, Hit]] = []
     for outcome in outcomes:
         facts += outcome.facts
@@ -132,7 +134,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue) -> RunRes
                      tuple(skipped), tuple(r for r in rules if r not in settings.ignored(today)))
 
 
-def _run_scenarios(plan, options: RunOptions, ready_log):  # type: ignore[no-untyped-def]
+def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  # type: ignore[no-untyped-def]
     from sm_lint.harness import completion, gpu, stop
     from sm_lint.harness.gpus import gpu_count
     from sm_lint.harness.job import Limits
@@ -151,6 +153,7 @@ def _run_scenarios(plan, options: RunOptions, ready_log):  # type: ignore[no-unt
             # engine without an NVIDIA runtime they run without (Job says so in its notes).
             gpus = options.gpus if options.gpus is not None else bool(expected)
             for scenario in options.scenarios:
+                progress.step(f"{scenario} scenario: {_doing[scenario]} {plan.image}")
                 if scenario == "completion":
                     outcomes.append(completion.run(session, plan, limits, gpus, options.stop_signal, options.grace))
                 elif scenario == "stop":
