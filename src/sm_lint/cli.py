@@ -80,7 +80,7 @@ def inspect(
             platform=platform, docker_host=docker_host, entrypoint=tuple(entrypoint), arguments=tuple(arg))
         from sm_lint.progress import Progress
 
-        with Progress(quiet) as progress:
+        with Progress(quiet, lines=False) as progress:
             progress.step(f"reading the layers of {image}")
             result = run_inspect(image, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}

@@ -10,9 +10,12 @@ from typing import Any, Optional
 
 
 class Progress:
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.live = not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    def __init__(self, quiet: bool = False, lines: bool = True) -> None:
+        """`lines=False`: a spinner on a terminal but no step lines elsewhere (for a command that is
+        usually quick, whose stderr should stay empty or hold one error line)."""
+        live = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+        self.quiet = quiet or (not lines and not live)
+        self.live = not self.quiet and live
         self._status: Optional[Any] = None
         self._started = 0.0
         self._step = ""
