@@ -53,7 +53,9 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
         ended = job.exits[host]
         message = _message_text(messages.get(host))
         if ended.code != 0:
-            evidence = [f"last log lines of {host}:"] + [f"  {line}" for line in job.log_tail(host, LOG_LINES)]
+            tail = job.log_tail(host, LOG_LINES)
+            evidence = [f"last log lines of {host}:"] + [f"  {line}" for line in tail] if tail else \
+                [f"{host} wrote nothing to stdout or stderr"]
             if message:
                 evidence.append(f"ExitMessage: {message[:MESSAGE_LIMIT].strip()}")
             hits.append(("SM301", Hit(0, f"{host} {exit_words(ended.code, ended.oom_killed)}: the job would be "
