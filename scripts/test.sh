@@ -105,6 +105,22 @@ provision_browser() {
 }
 provision_browser
 
+# Microsoft's SARIF validator (npm's @microsoft/sarif-multitool-linux, a self-contained .NET binary)
+# checks the SARIF reports beyond the JSON schema; installed with npm into .tools/ once.
+provision_sarif_validator() {
+  local prefix=${SM_LINT_TOOLS:-.tools}/sarif-multitool
+  local tool=$prefix/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
+  if [ ! -x "$tool" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "scripts/test.sh: note: no npm, so no SARIF validator; its test will skip (and fail under CI=true)" >&2
+      return 0
+    fi
+    npm install --silent --no-audit --no-fund --prefix "$prefix" @microsoft/sarif-multitool-linux@5.7.0 >/dev/null
+  fi
+  export SARIF_MULTITOOL=${SARIF_MULTITOOL:-$PWD/$tool}
+}
+provision_sarif_validator
+
 # Git identity for the tests that make throwaway repositories (pre-commit try-repo).
 export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-sm-lint tests} GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-tests@sm-lint.invalid}
 export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL

@@ -476,7 +476,7 @@ def test_bad_flags_are_exit_2(tmp_path: Path) -> None:
 
 def _start_and_wait_running(image: str, cwd: Path, client: Any) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "sm_lint", "run", image, "--scenario", "stop",
-                                "--stop-after", "60"], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
+                                "--stop-after", "60", "--quiet"], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         if client.containers.list(filters={"label": f"{PID_LABEL}={process.pid}", "status": "running"}):
