@@ -81,3 +81,21 @@ def test_hook_passes_on_exec_form_entrypoint(tmp_path: Path, git_env: Dict[str, 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Passed" in output, output
+
+
+@pytest.mark.parametrize("name, matched", [
+    ("Dockerfile", True), ("docker/Dockerfile", True), ("Dockerfile.gpu", True), ("app.Dockerfile", True),
+    ("svc/app.dockerfile", True), ("dockerfile", True), ("DOCKERFILE", True),
+    ("README.md", False), ("docker-compose.yml", False), ("Dockerfiles/build.py", False), ("my.dockerfile.bak", False),
+])
+def test_hook_selects_the_files_sm_lint_check_looks_for(name: str, matched: bool) -> None:
+    import fnmatch
+    import re
+
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert bool(re.search(hook["files"], name)) is matched
+    discovered = any(fnmatch.fnmatch(name.rsplit("/", 1)[-1].lower(), pattern)
+                     for pattern in ("dockerfile", "*.dockerfile", "dockerfile.*"))
+    assert discovered is matched  # the same names as `sm-lint check FOLDER` finds
