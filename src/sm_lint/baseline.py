@@ -1,14 +1,17 @@
 """`--baseline FILE`: accept the findings recorded in an earlier JSON report, so that a gate
 adopted on an existing image fails only on new problems.
 
-A finding matches a recorded one by rule, message and, for Dockerfile findings, the file's path:
-not by line (lines move when the file is edited above the problem), and not by image reference
-for image and runtime findings (each CI build tags its image anew). Each recorded finding accepts
+A finding matches a recorded one by rule, message and, for Dockerfile findings, the file's path
+(relative to the working folder, however it was spelt: `./Dockerfile`, `Dockerfile` and its absolute
+path are one file, so a baseline made on a laptop matches in a CI checkout elsewhere): not by line
+(lines move when the file is edited above the problem), and not by image reference for image and
+runtime findings (each CI build tags its image anew). Each recorded finding accepts
 one current finding, so a second copy of a known problem is new.
 """
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -52,4 +55,10 @@ def split(findings: List[Finding], accepted: "Counter[Key]", layers: Dict[str, s
 
 
 def _key(rule: str, path: str, message: str, layers: Dict[str, str]) -> Key:
-    return (rule, path if layers.get(rule) == "dockerfile" else "", message)
+    return (rule, _same_file(path) if layers.get(rule) == "dockerfile" else "", message)
+
+
+def _same_file(path: str) -> str:
+    from sm_lint.report import relative_path
+
+    return relative_path(os.path.abspath(path)) if path and path != "-" else path

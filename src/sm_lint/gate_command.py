@@ -9,6 +9,7 @@ them too, and the gate exits 3 after the reports are written. Settings may live 
 from __future__ import annotations
 
 import datetime
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
@@ -112,8 +113,12 @@ def _report_in(item: str, base: Path) -> str:
 def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
     from sm_lint import baseline as baseline_file
     from sm_lint.check import CheckOptions, run_check
+    from sm_lint.check_command import _coverage
+    from sm_lint.console import rule_coverage
+    from sm_lint.inspect_command import InspectOptions, settings_for
     from sm_lint.progress import Progress
     from sm_lint.report import failed
+    from sm_lint.run_command import expand_scenarios
 
     options = merged_options(options)
     if not options.dockerfile and not options.image:
@@ -121,6 +126,13 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
     if options.build and not (options.dockerfile and options.image):
         raise UsageError("gate: --build needs --dockerfile and --image (the tag to build)")
     catalogue.check_ids(list(options.ignore), "--ignore")
+    # Everything a typo could break is read before the work starts: no build is wasted on it.
+    scenarios = expand_scenarios(list(options.scenarios))
+    command = _job_command(options.job) if options.image and options.job else ((), ())
+    inspect_options = InspectOptions(config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
+                                     platform=options.platform or "linux/amd64", docker_host=options.docker_host,
+                                     entrypoint=command[0], arguments=command[1])
+    image_settings = settings_for(inspect_options, catalogue) if options.image else None
     layers = {rule.id: rule.layer for rule in catalogue}
     accepted = baseline_file.load(Path(options.baseline), layers) if options.baseline else None
 
@@ -143,36 +155,47 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
             fail_on = checked.fail_on
             targets += checked.targets
             target_layers += [(target, "dockerfile") for target in checked.targets]
-            rules += _layer_rules(catalogue, "dockerfile", options.ignore)
+            ran_rules, skipped_rules = _coverage(checked.targets, check_options, catalogue)
+            rules += ran_rules
+            skipped += skipped_rules
         image_usable = bool(options.image)
+        if options.image:
+            # The image is a target of the gate even when it cannot be checked: its suites then say why.
+            targets.append(options.image)
+            target_layers += [(options.image, "image"), (options.image, "runtime")]
         if options.image and options.build:
+            assert image_settings is not None
             progress.step(f"building {options.image}")
             try:
-                built = _build(options, check_options)
+                built = _build(options, catalogue, image_settings)
             except EnvironmentFailure as error:
                 environment_failure = str(error)
                 image_usable = False
                 skipped += _skip_layers(catalogue, f"not built: {error}", ("image", "runtime"))
             else:
-                rules.append(BUILD_RULE)
+                if BUILD_RULE in image_settings.ignored(today()):
+                    skipped.append((BUILD_RULE, "ignored by --ignore or the config"))
+                else:
+                    rules.append(BUILD_RULE)
                 if built is not None:
-                    findings.append(built)
+                    findings += built
                     image_usable = False
                     skipped += _skip_layers(catalogue, "the image did not build (SM200)", ("image", "runtime"),
                                             exclude=(BUILD_RULE,))
         if options.image and image_usable:
-            targets.append(options.image)
-            target_layers += [(options.image, "image"), (options.image, "runtime")]
             try:
                 progress.step(f"inspecting {options.image}")
-                image_findings, image_facts = _inspect(options, catalogue, findings)
+                image_findings, image_facts = _inspect(options, inspect_options, catalogue, findings)
                 findings = image_findings
                 facts += image_facts
-                rules += _layer_rules(catalogue, "image", options.ignore, exclude=(BUILD_RULE,))
-                ran = _run(options, catalogue, progress)
+                assert image_settings is not None
+                ran_rules, skipped_rules = rule_coverage(catalogue, ("image",), [image_settings], options.ignore)
+                rules += ran_rules
+                skipped += skipped_rules
+                ran = _run(options, scenarios, catalogue, progress)
             except EnvironmentFailure as error:
                 environment_failure = str(error)
-                done = {rule for rule in rules}
+                done = set(rules) | {rule for rule, _ in skipped}
                 skipped += [(rule, reason) for rule, reason in
                             _skip_layers(catalogue, f"not checked: {error}", ("image", "runtime"), exclude=(BUILD_RULE,))
                             if rule not in done]
@@ -183,6 +206,9 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 skipped += list(ran.skipped)
     if environment_failure:
         facts.append(("not checked", environment_failure))
+        # The reports still come (the layers that could be checked), but exit 3 needs its reason
+        # where a CI log shows errors, also under --quiet: one line, as for every command.
+        print(f"sm-lint: error: {environment_failure}", file=sys.stderr, flush=True)
     if accepted is not None:
         findings, known = baseline_file.split(findings, accepted, layers)
         facts.append(("baseline", f"{len(known)} known finding{'s' if len(known) != 1 else ''} accepted "
@@ -195,8 +221,14 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                       tuple(targets), tuple(target_layers))
 
 
-def _layer_rules(catalogue: Catalogue, layer: str, ignore: Tuple[str, ...], exclude: Tuple[str, ...] = ()) -> List[str]:
-    return [rule.id for rule in catalogue if rule.layer == layer and rule.id not in ignore and rule.id not in exclude]
+def _job_command(job: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """The job's ContainerEntrypoint and ContainerArguments: the image is inspected for the command
+    Processing will run (SM202: arguments a shell-form entrypoint drops), as `inspect --entrypoint
+    --arg` does. Read before any work, so a broken request file costs no build."""
+    from sm_lint.harness.jobspec import read_request
+
+    app = read_request(job).get("AppSpecification") or {}
+    return tuple(app.get("ContainerEntrypoint") or ()), tuple(app.get("ContainerArguments") or ())
 
 
 def _skip_layers(catalogue: Catalogue, reason: str, layers: Tuple[str, ...],
@@ -204,11 +236,13 @@ def _skip_layers(catalogue: Catalogue, reason: str, layers: Tuple[str, ...],
     return [(rule.id, reason) for rule in catalogue if rule.layer in layers and rule.id not in exclude]
 
 
-def _build(options: GateOptions, check_options: Any) -> Optional[Finding]:
-    """Build the image; the SM200 finding when it fails, None when it built."""
-    from sm_lint.findings import Location
+def _build(options: GateOptions, catalogue: Catalogue, settings: Any) -> Optional[List[Finding]]:
+    """Build the image; None when it built, else its SM200 finding, stamped like every rule's
+    (config severity and ignores), on the image: the image suites of the reports hold the build's
+    verdict whether it passes or fails."""
     from sm_lint.image.build import build
     from sm_lint.image.engine import connect
+    from sm_lint.stamping import stamp
 
     assert options.dockerfile and options.image
     dockerfile = Path(options.dockerfile)
@@ -222,21 +256,17 @@ def _build(options: GateOptions, check_options: Any) -> Optional[Finding]:
         return None
     hit = Hit(0, f"the image does not build: {result.error}", fix="fix the build error, then run the gate again",
               evidence=tuple(result.log[-15:]))
-    from sm_lint.catalogue import Catalogue as _Catalogue  # the severity comes from the catalogue, as for every rule
-
-    severity = _Catalogue.load()[BUILD_RULE].severity
-    return Finding(BUILD_RULE, severity, hit.message, Location(str(dockerfile)), hit.fix, hit.evidence)
+    return stamp([(BUILD_RULE, hit)], options.image, settings, catalogue, today())
 
 
-def _inspect(options: GateOptions, catalogue: Catalogue, dockerfile_findings: List[Finding]) -> Tuple[List[Finding], List[Tuple[str, str]]]:
+def _inspect(options: GateOptions, inspect_options: Any, catalogue: Catalogue,
+             dockerfile_findings: List[Finding]) -> Tuple[List[Finding], List[Tuple[str, str]]]:
     from sm_lint.combined import merge
     from sm_lint.image.checks import has_toolkit
-    from sm_lint.inspect_command import InspectOptions, run_inspect
+    from sm_lint.inspect_command import run_inspect
 
     assert options.image
-    inspected = run_inspect(options.image, InspectOptions(
-        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
-        platform=options.platform or "linux/amd64", docker_host=options.docker_host), catalogue)
+    inspected = run_inspect(options.image, inspect_options, catalogue)
     if options.dockerfile:
         config_ = inspected.view.config
         merged = merge(dockerfile_findings, inspected.findings, options.image, bool(config_.entrypoint or config_.cmd),
@@ -246,12 +276,12 @@ def _inspect(options: GateOptions, catalogue: Catalogue, dockerfile_findings: Li
     return merged, list(inspected.facts)
 
 
-def _run(options: GateOptions, catalogue: Catalogue, progress: Any) -> Any:
-    from sm_lint.run_command import RunOptions, expand_scenarios, run_harness
+def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue, progress: Any) -> Any:
+    from sm_lint.run_command import RunOptions, run_harness
 
     assert options.image
     return run_harness(options.image, RunOptions(
-        job_file=options.job, scenarios=expand_scenarios(list(options.scenarios)), docker_host=options.docker_host,
+        job_file=options.job, scenarios=scenarios, docker_host=options.docker_host,
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on), catalogue, progress)
 
 
