@@ -516,8 +516,6 @@ def test_bad_gate_table_is_a_one_line_usage_error(project: Path, table: str, mes
 
 # -- usage errors before any work ------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="cli.py declares `gate` with no_args_is_help=True: a bare `sm-lint gate` "
-                                        "prints the help (exit 2) instead of using [tool.sm-lint.gate]")
 def test_bare_gate_uses_the_gate_table(project: Path) -> None:
     (project / "Dockerfile").write_text(GOOD)
     (project / "process.sh").write_text(PROCESS_SH)

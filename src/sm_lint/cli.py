@@ -204,7 +204,7 @@ def _cleanup(docker_host: Optional[str]) -> int:
     return EXIT_OK
 
 
-@app.command(no_args_is_help=True)
+@app.command()  # a bare `sm-lint gate` is complete when [tool.sm-lint.gate] says what to gate
 def gate(
     dockerfile: Optional[str] = typer.Option(None, "--dockerfile", help="The Dockerfile to check (and build with --build)."),
     image: Optional[str] = typer.Option(None, "--image", help="The image to inspect and run (the tag to build with --build)."),

@@ -35,6 +35,8 @@ _CHECKED = {
 def summary(findings: List[Finding], info: RunInfo) -> str:
     count = len(info.targets)
     checked = _CHECKED.get(info.command, "{count} file{s} checked").format(count=count, s="s" if count != 1 else "")
+    if info.skipped:
+        checked += f" ({len(info.skipped)} rule{'s' if len(info.skipped) != 1 else ''} skipped)"
     if not findings:
         return f"{checked}: no problems"
     by = ", ".join(f"{n} {label}{'s' if n != 1 else ''}" for label, n in counts(findings).items() if n)
