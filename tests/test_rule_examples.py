@@ -175,3 +175,11 @@ def test_every_rule_has_one_implementation_and_back() -> None:
     assert {rule.layer for rule in CATALOGUE} <= {"dockerfile", "image", "runtime"}
     runtime = {rule.id for rule in CATALOGUE if rule.layer == "runtime"}
     assert runtime == {"SM300"} | {rule for rules in SCENARIO_RULES.values() for rule in rules}
+
+
+def test_readme_lists_every_rule_with_its_severity() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    listed = dict(re.findall(r"^\| (SM\d{3}) \| (error|warning|info) \|", readme, re.M))
+    assert listed == {rule.id: rule.severity.label for rule in CATALOGUE}
