@@ -29,9 +29,10 @@ Steps:
 5. Unless --no-trace: the same `sm-lint run` commands again (true, the data case, stop with
    --ready-log), in a fresh interpreter that records timestamps of the imports, request validation,
    connecting, building and extracting archives, and every HTTP request to the engine (a wrapper
-   around `sm_lint.__main__.main`), to say what the overhead is made of; and once more for `true`
-   with paramiko and botocore made unimportable and gc.freeze() before exit, to show what those
-   imports and the final garbage collection cost.
+   around `sm_lint.__main__.main`), to say what the overhead is made of; and what-ifs for `true`:
+   paramiko made unimportable, botocore made unimportable (request validation then skips the
+   instance-type check, as without botocore), gc.freeze() before exit, and all three, to show what
+   those imports and the final garbage collection cost.
 
 Each case gets one untimed warm-up, then --repeat runs; the cases of one scenario are interleaved
 (one of each per round), so that load from others on the machine hits them alike. Best and
@@ -63,6 +64,7 @@ sys.path.insert(0, str(BENCH))
 from bench import machine_info, scripts_dir_executable  # noqa: E402  (a sibling script)
 
 LABEL_KEY = "sm-lint-bench"
+WHAT_IF = "completion, true; what-if: "
 BUSYBOX = Path("/bin/busybox")
 INPUT_PATH = "/opt/ml/processing/input/data"
 OUTPUT_PATH = "/opt/ml/processing/output/out"
@@ -636,13 +638,16 @@ def bench(args: argparse.Namespace) -> Dict[str, Any]:
             traces: Dict[str, Any] = {}
             cases: Dict[str, Callable[[], Any]] = {}
             data_args = ["run", images.copy, "--input", f"{data_in}:{INPUT_PATH}", "--output", f"{OUTPUT_PATH}:{out_sm}"]
-            for name, run_args, hide in (
-                    ("completion, true", ["run", images.true], ""),
-                    ("completion, true; what-if: paramiko and botocore hidden, gc.freeze() before exit",
-                     ["run", images.true], "paramiko,botocore"),
-                    (f"completion, {args.files} files, {args.mib} MiB in and out", data_args, ""),
-                    ("stop, --ready-log", ["run", images.stop, *stop_args, "--ready-log", "^ready$"], "")):
-                cases[name] = lambda run_args=run_args, hide=hide: traced(sm_lint, run_args, env, hide, freeze=bool(hide))
+            for name, run_args, hide, freeze in (
+                    ("completion, true", ["run", images.true], "", False),
+                    (f"{WHAT_IF}paramiko hidden", ["run", images.true], "paramiko", False),
+                    (f"{WHAT_IF}botocore hidden", ["run", images.true], "botocore", False),
+                    (f"{WHAT_IF}gc.freeze() before exit", ["run", images.true], "", True),
+                    (f"{WHAT_IF}all three", ["run", images.true], "paramiko,botocore", True),
+                    (f"completion, {args.files} files, {args.mib} MiB in and out", data_args, "", False),
+                    ("stop, --ready-log", ["run", images.stop, *stop_args, "--ready-log", "^ready$"], "", False)):
+                cases[name] = lambda run_args=run_args, hide=hide, freeze=freeze: traced(sm_lint, run_args, env, hide,
+                                                                                         freeze)
             # Interleaved like the timed cases, so that the what-if compares with runs under the same load.
             for name, runs in interleaved(cases, repeat, prepare=lambda: reset(out_sm), what="traced runs").items():
                 traces[name] = trace_summary(runs)
@@ -716,6 +721,8 @@ def report(results: Dict[str, Any]) -> str:
                  f"{after_case['median_s'] - bound_after['median_s']:+.3f} s |")
 
     for name, trace in (results.get("trace") or {}).items():
+        if name.startswith(WHAT_IF) and not name.endswith("all three"):
+            continue  # in the JSON; the what-if table below compares their walls
         lines += ["", f"What `sm-lint run` spends its time on ({name}; traced runs, median of each phase; "
                       f"wall best {s(trace['wall_s']['best_s'])}, median {s(trace['wall_s']['median_s'])})", "",
                   "| phase | median |", "|---|---|"]
@@ -726,11 +733,15 @@ def report(results: Dict[str, Any]) -> str:
             lines.append("timeline of the last traced run: " + " | ".join(f"t+{t:.3f}s {w.strip()}"
                                                                           for t, w in trace["timelines"][-1]))
     traces = results.get("trace") or {}
-    plain, what_if = traces.get("completion, true"), next((v for k, v in traces.items() if "what-if" in k), None)
-    if plain and what_if:
-        lines += ["", f"What-if (paramiko and botocore hidden, gc.freeze() before exit) against the plain traced runs: "
-                      f"{what_if['wall_s']['best_s'] - plain['wall_s']['best_s']:+.3f} s best, "
-                      f"{what_if['wall_s']['median_s'] - plain['wall_s']['median_s']:+.3f} s median"]
+    plain = traces.get("completion, true")
+    what_ifs = {name[len(WHAT_IF):]: trace for name, trace in traces.items() if name.startswith(WHAT_IF)}
+    if plain and what_ifs:
+        lines += ["", "What-ifs against the plain traced runs of `true` (interleaved with them)", "",
+                  "| what-if | wall best | wall median | change, best | change, median |", "|---|---|---|---|---|"]
+        for name, trace in what_ifs.items():
+            wall, base = trace["wall_s"], plain["wall_s"]
+            lines.append(f"| {name} | {pair(wall)} | {wall['best_s'] - base['best_s']:+.3f} s | "
+                         f"{wall['median_s'] - base['median_s']:+.3f} s |")
     return "\n".join(lines)
 
 
@@ -760,11 +771,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("bench_run: interrupted; the bench's images and containers were removed", file=sys.stderr)
         return 130
+    if args.json:  # before the report, so that the numbers survive a bug in it
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print()
     print(report(results))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"\nWrote {args.json}")
     return 0
 
