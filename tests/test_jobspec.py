@@ -436,3 +436,12 @@ def test_rule_page_example(kind: str, text: str, tmp_path: Path) -> None:
         assert messages, "a bad example of SM300 raised nothing"
     else:
         assert messages == [], f"the good example of SM300 raised {messages}"
+
+
+def test_instance_types_read_from_the_packaged_model_match_botocores_loader() -> None:
+    """The fast path (one shape decoded from the packaged file) and botocore's own loader agree."""
+    from sm_lint.harness import jobspec
+
+    fast = jobspec._instance_types()
+    assert fast is not None and "ml.m5.xlarge" in fast[1] and "ml.g5.xlarge" in fast[1]
+    assert fast == jobspec._enum_from_loader()

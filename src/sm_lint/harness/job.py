@@ -172,6 +172,17 @@ class Job:
             self._record_exit(host, int(result.get("StatusCode", -1)))
         return not self.running()
 
+    def poll(self) -> bool:
+        """Record the containers that have exited, without waiting (a cheap inspect, where a
+        `wait` with a short timeout would hold a request open); True when all have."""
+        for host in self.running():
+            container = self.containers[host]
+            container.reload()
+            state = container.attrs.get("State", {})
+            if state.get("Status") in ("exited", "dead"):
+                self._record_exit(host, int(state.get("ExitCode", -1)))
+        return not self.running()
+
     def _record_exit(self, host: str, code: int) -> None:
         seen = time.monotonic() - self.started_at
         container = self.containers[host]

@@ -162,9 +162,10 @@ def _wait_ready(job: Job, stop_after: float, ready_log: Optional[Pattern[str]], 
 
     threading.Thread(target=follow, name="sm-lint-ready-log", daemon=True).start()
     deadline = time.monotonic() + timeout
-    while not matched.is_set() and time.monotonic() < deadline:
-        matched.wait(0.05)
-        if job.wait(0) and not matched.is_set():
+    while time.monotonic() < deadline:
+        if matched.wait(0.05):
+            break
+        if job.poll():  # ended without ever logging the line
             return False
     return f"log matched {ready_log.pattern!r}" if matched.is_set() else False
 
