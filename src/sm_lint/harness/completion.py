@@ -23,7 +23,7 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
     hits: List[Tuple[str, Hit]] = []
     facts: List[Tuple[str, str]] = []
     timeline = Timeline()
-    failure = job.create() or job.start()
+    failure = job.launch()
     if failure is not None:
         hits.append(("SM301", Hit(0, f"{failure.host}: the container could not start: {failure.message}; "
                                      "the job would be Failed", fix="make the image start as `docker run IMAGE` does")))

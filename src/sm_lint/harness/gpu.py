@@ -38,7 +38,7 @@ def run(session: Session, plan: JobPlan, limits: Limits, expect_gpus: Optional[i
     gpu_plan = plan._replace(hosts=plan.hosts[:1], entrypoint=["nvidia-smi"], arguments=list(QUERY))
     job = Job(session, gpu_plan, "gpu", limits, gpus=True, gpu_fallback=False)
     facts: List[Tuple[str, str]] = [("GPUs expected", _expected_words(expected, plan.instance_type, expect_gpus))]
-    failure = job.create() or job.start()
+    failure = job.launch()
     if failure is not None:
         return _start_failure(failure.message, facts, require_gpu)
     ended = job.wait(RUN_TIMEOUT)

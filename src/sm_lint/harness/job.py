@@ -83,6 +83,10 @@ class Job:
                 archive.close()
         return None
 
+    def launch(self) -> Optional[StartFailure]:
+        """Create, fill and start every host's container; the first refusal, or None."""
+        return self.create() or self.start()
+
     def start(self) -> Optional[StartFailure]:
         import docker.errors
 
@@ -105,7 +109,7 @@ class Job:
         self.gpus = False
         self.notes.append(f"GPUs requested for {self.plan.instance_type}, but this engine cannot provide them "
                           f"({reason}); the {self.scenario} scenario ran without GPUs")
-        return self.create() or self.start()
+        return self.launch()
 
     def _options(self, host: str, network: Any, addresses: Dict[str, str]) -> Dict[str, Any]:
         options: Dict[str, Any] = dict(

@@ -34,7 +34,7 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
     hits: List[Tuple[str, Hit]] = []
     facts: List[Tuple[str, str]] = []
     timeline = Timeline()
-    failure = job.create() or job.start()
+    failure = job.launch()
     if failure is not None:
         return Outcome("stop", [], [], skipped=f"the container could not start ({failure.message})")
     timeline.restart(job.started_at)
