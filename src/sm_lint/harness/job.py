@@ -50,6 +50,7 @@ class Job:
         self.limits = limits
         self.gpus = gpus
         self.containers: Dict[str, Container] = {}
+        self.network: Any = None
         self.started_at = 0.0
         self.exits: Dict[str, Exit] = {}
         self.notes: List[str] = []
@@ -63,7 +64,9 @@ class Job:
 
         network, addresses = None, {}
         if len(self.plan.hosts) > 1:
-            network = self.session.create_network(f"{self.scenario}-net", internal=self.plan.network_isolation)
+            if self.network is None:  # kept when the containers are made again (without GPUs)
+                self.network = self.session.create_network(f"{self.scenario}-net", internal=self.plan.network_isolation)
+            network = self.network
             addresses = host_addresses(network, self.plan.hosts)
         for host in self.plan.hosts:
             try:
