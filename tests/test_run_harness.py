@@ -402,7 +402,8 @@ def test_engine_without_gpus_skips_unless_required(engine_without_gpus: str, doc
                            docker_host=engine_without_gpus, require_gpu=True)
         assert rules(required) == ["SM320"] and "--require-gpu" in required.findings[0].message
         # The job itself still runs there, without GPUs, and says so.
-        completed = harness(images.script, config_file, instance_type="ml.g5.xlarge", docker_host=engine_without_gpus)
+        completed = harness(images.script, config_file, instance_type="ml.g5.xlarge", docker_host=engine_without_gpus,
+                            instance_count=2)
         assert completed.findings == []
         assert "cannot provide them" in fact(completed, "note")
         assert leftovers(other) == {"containers": [], "networks": []}
