@@ -22,8 +22,9 @@ from sm_lint.findings import Finding, Severity
 from sm_lint.report import COMMAND_LAYERS, RunInfo, relative_path
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-# The project's page; helpUri points at the rule page shipped inside the package, which is what
-# `sm-lint rules SMxxx` prints, until the rule pages are published somewhere of their own.
+# The project's page. Rules carry no helpUri: the rule pages are not published anywhere yet, and a
+# file:// link to the installed package would name the CI machine's paths; help.markdown holds the
+# whole page instead (what `sm-lint rules SMxxx` prints).
 INFORMATION_URI = "https://pypi.org/project/sm-lint/"
 SRCROOT = "%SRCROOT%"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -81,7 +82,6 @@ def _rule(rule: Rule) -> Dict[str, Any]:
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.section("What it does") or rule.title},
         "help": {"text": why or rule.title, "markdown": rule.body.strip()},
-        "helpUri": rule.path.resolve().as_uri(),
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {"tags": [rule.layer]},
     }
