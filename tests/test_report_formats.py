@@ -447,3 +447,15 @@ def test_ignore_for_some_targets_only(repo: Path) -> None:
     assert document["skipped"] == [{"rule": "SM114", "reason": f"ignored by {repo / HOSTILE_DIR / '.sm-lint.toml'}"
                                                               " (for some targets only)"}]
     assert [f["rule"] for f in document["findings"]] == ["SM101"]
+
+
+def test_json_keeps_every_value_of_a_repeated_fact() -> None:
+    info = RunInfo("run", ("img",), "warning", {}, facts=(("note", "first"), ("image", "img"), ("note", "second")))
+    document = json.loads(renderer_output("json", info))
+    assert document["facts"] == {"note": "first\nsecond", "image": "img"}
+
+
+def renderer_output(fmt: str, info: RunInfo) -> str:
+    from sm_lint.report import renderer
+
+    return renderer(fmt)([], info)

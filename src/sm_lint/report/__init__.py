@@ -112,3 +112,12 @@ def renderer(name: str) -> Callable[[List[Finding], RunInfo], str]:
     module = importlib.import_module(f"sm_lint.report.{_MODULES[name]}")
     render: Callable[[List[Finding], RunInfo], str] = module.render
     return render
+
+
+def facts_by_label(info: RunInfo) -> Dict[str, str]:
+    """The facts as an object for JSON-shaped reports: a label given more than once (two notes)
+    keeps every value, one per line, rather than the last one alone."""
+    merged: Dict[str, str] = {}
+    for label, value in info.facts:
+        merged[label] = f"{merged[label]}\n{value}" if label in merged else value
+    return merged

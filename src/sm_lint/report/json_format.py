@@ -6,7 +6,7 @@ from typing import List
 
 from sm_lint import __version__
 from sm_lint.findings import Finding
-from sm_lint.report import RunInfo, counts, failed
+from sm_lint.report import RunInfo, counts, facts_by_label, failed
 
 VERSION = 1
 
@@ -16,7 +16,7 @@ def render(findings: List[Finding], info: RunInfo) -> str:
         "version": VERSION,
         "tool": {"name": "sm-lint", "version": __version__},
         "command": info.command,
-        "facts": dict(info.facts),
+        "facts": facts_by_label(info),
         "findings": [
             {
                 "rule": f.rule,

@@ -19,7 +19,7 @@ from typing import Any, Dict, List
 from sm_lint import __version__
 from sm_lint.catalogue import Catalogue, Rule
 from sm_lint.findings import Finding, Severity
-from sm_lint.report import COMMAND_LAYERS, RunInfo, relative_path
+from sm_lint.report import COMMAND_LAYERS, RunInfo, facts_by_label, relative_path
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 # The project's page. Rules carry no helpUri: the rule pages are not published anywhere yet, and a
@@ -68,7 +68,7 @@ def render(findings: List[Finding], info: RunInfo) -> str:
         "columnKind": "unicodeCodePoints",
         "results": results,
         "properties": {"command": info.command, "targets": list(info.targets), "failOn": info.fail_on,
-                       "facts": dict(info.facts)},
+                       "facts": facts_by_label(info)},
     }
     document = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(document, indent=2) + "\n"
