@@ -133,6 +133,20 @@ def test_junit_fail_on_never_has_no_failures(repo: Path) -> None:
     assert suite.failures == 0 and "SM101 error" in cases(suite)["SM101"].system_out
 
 
+def test_junit_rules_of_an_unparsable_dockerfile_are_skipped_not_passed(repo: Path) -> None:
+    (repo / "broken").mkdir()
+    (repo / "broken" / "Dockerfile").write_text("FROM python:3.11\nRUN <<EOF\necho never closed\n")
+    result = run("check", f"--report=junit={repo / 'j.xml'}", "broken/Dockerfile", CLEAN_PATH)
+    assert result.exit_code == 1, result.output
+    suites = {s.name: s for s in junit_valid((repo / "j.xml").read_text(encoding="utf-8"))}
+    broken = cases(suites["sm-lint dockerfile: broken/Dockerfile"])
+    assert broken["SM100"].result and isinstance(broken["SM100"].result[0], Failure)
+    others = [case for rule, case in broken.items() if rule != "SM100"]
+    assert others and all(isinstance(case.result[0], Skipped) and "SM100 stopped the checks" in case.result[0].message
+                          for case in others)
+    assert all(case.is_passed for case in cases(suites[f"sm-lint dockerfile: {CLEAN_PATH}"]).values())
+
+
 def test_junit_expired_ignore_reports_in_a_suite_of_the_config_file(repo: Path) -> None:
     config = repo / ".sm-lint.toml"
     config.write_text('fail-on = "warning"\nignore = [{ id = "SM102", until = 2020-01-01 }]\n')

@@ -24,6 +24,11 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {text!r} (expected error, warning or info)") from None
 
 
+# An evidence line meaning: no other rule of this layer looked at the target (a Dockerfile that does
+# not parse). Reports that list passing rules show those as not run rather than passed.
+NOT_CHECKED_FURTHER = "no other rule could check this file: Docker must be able to parse it first"
+
+
 class Location(NamedTuple):
     path: str
     line: int = 0  # 1-based; 0 when the finding concerns the whole file

@@ -14,7 +14,7 @@ from sm_lint.dockerfile.context import LintContext
 from sm_lint.dockerfile.parser import parse
 from sm_lint.dockerfile.stages import Build, BuildError, build
 from sm_lint.dockerfile.syntax import DockerfileSyntaxError
-from sm_lint.findings import Finding, Hit
+from sm_lint.findings import NOT_CHECKED_FURTHER, Finding, Hit
 from sm_lint.stamping import stamp
 
 
@@ -26,7 +26,8 @@ def lint_text(text: str, path: str, settings: Settings, catalogue: Catalogue,
     try:
         parsed = parse(text)
     except DockerfileSyntaxError as error:
-        hits.append(("SM100", Hit(max(error.line, 1), f"Docker cannot parse this Dockerfile: {error.message}")))
+        hits.append(("SM100", Hit(max(error.line, 1), f"Docker cannot parse this Dockerfile: {error.message}",
+                                  evidence=(NOT_CHECKED_FURTHER,))))
         return stamp(hits, path, settings, catalogue, today)
     model: Optional[Build] = None
     try:

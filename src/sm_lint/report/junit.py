@@ -11,7 +11,8 @@ the same from run to run and a fixed defect shows as a test that passes again:
 - findings below `--fail-on` (an info finding under the default `warning`) are no failure: they go
   to the test case's `<system-out>`, so the JUnit verdict agrees with sm-lint's exit code and an
   info never turns a Jenkins build unstable;
-- a rule that did not run (ignored by config or `--ignore`) is `<skipped>` with the reason.
+- a rule that did not run (ignored by config or `--ignore`; every other rule of a Dockerfile that
+  does not parse, whose SM100 carries `NOT_CHECKED_FURTHER`) is `<skipped>` with the reason.
 
 The output validates against Jenkins' xunit-plugin schema junit-10.xsd (tests/data), which has no
 `file` or `line` attribute on a test case: the location is in the failure text.
@@ -23,7 +24,7 @@ from typing import Callable, Dict, List, Tuple
 
 from sm_lint import __version__
 from sm_lint.catalogue import Catalogue
-from sm_lint.findings import Finding
+from sm_lint.findings import NOT_CHECKED_FURTHER, Finding
 from sm_lint.report import COMMAND_LAYERS, RunInfo, details, fails, target_layers, where, xml_safe
 
 
@@ -64,6 +65,10 @@ def _suite(layer: str, target: str, found: List[Finding], info: RunInfo,
         by_rule.setdefault(finding.rule, []).append(finding)
     skipped = {rule: reason for rule, reason in info.skipped if layer_of(rule) == layer} if checked else {}
     ran = {r for r in info.rules if layer_of(r) == layer} if checked else set()
+    stopped = [f for f in found if NOT_CHECKED_FURTHER in f.evidence]
+    if stopped:  # nothing else looked at this target: its other rules did not pass
+        reason = f"not checked: {stopped[0].rule} stopped the checks of this file"
+        skipped.update({rule: reason for rule in ran - {f.rule for f in stopped}})
     rule_ids = sorted(ran | set(skipped) | set(by_rule))
 
     suite = ET.Element("testsuite", name=xml_safe(f"sm-lint {layer}: {target}"))
