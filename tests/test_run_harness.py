@@ -508,3 +508,30 @@ def test_cleanup_removes_what_a_sigkilled_run_left(images: Images, docker_client
     run = sm_lint("run", "--cleanup", cwd=tmp_path)
     assert run.code == 0 and "removed 1 left over" in run.stdout, run
     assert leftovers(docker_client, process.pid) == {"containers": [], "networks": []}
+
+
+@pytest.mark.parametrize("with_cat", [True, False])
+def test_pid1_masks_without_the_hosts_proc(docker_client: Any, tmp_path: Path, with_cat: bool) -> None:
+    """As with a remote engine, whose container pids mean nothing on this machine: the masks come
+    from `cat /proc/1/status` in the container, or are reported as unreadable without `cat`."""
+    from sm_lint.harness.job import Job
+    from sm_lint.harness.jobspec import load_request
+    from sm_lint.harness.lifecycle import Session
+    from sm_lint.harness.plan import make_plan
+    from sm_lint.harness.stop import read_masks
+
+    cat = "COPY busybox /bin/cat\n" if with_cat else ""
+    image = build_image(docker_client, "FROM scratch\n" + BUSYBOX + cat +
+                        'ENTRYPOINT ["/bin/busybox", "sh", "-c", "trap \'exit 0\' INT; while :; do /bin/busybox sleep 0.2; done"]\n')
+    plan = make_plan(load_request(None, Overrides(image=image)), image)
+    with Session(docker_client) as session:
+        job = Job(session, plan, "stop")
+        assert job.launch() is None
+        masks, source = read_masks(job, "algo-1", proc=tmp_path)  # an empty folder: no such pid here
+        if with_cat:
+            assert masks is not None and masks.catches(signal.SIGINT), source
+            assert source == "`cat /proc/1/status` in the container"
+        else:
+            assert masks is None and "no `cat`" in source
+        assert read_masks(job, "algo-1")[1] == "the host's /proc"  # the local engine's own path
+    assert leftovers(docker_client, os.getpid()) == {"containers": [], "networks": []}

@@ -105,13 +105,14 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
     return Outcome("stop", hits, facts)
 
 
-def read_masks(job: Job, host: str) -> Tuple[Optional[SignalMasks], str]:
+def read_masks(job: Job, host: str, proc: Path = Path("/proc")) -> Tuple[Optional[SignalMasks], str]:
     """PID 1's masks: from the host's /proc when the engine runs on this machine (nothing needed in
-    the image), else by running `cat /proc/1/status` in the container."""
+    the image), else by running `cat /proc/1/status` in the container (a remote engine, whose
+    container pids mean nothing here)."""
     container = job.containers[host]
     container.reload()
     pid = container.attrs.get("State", {}).get("Pid") or 0
-    status = Path(f"/proc/{pid}/status")
+    status = proc / str(pid) / "status"
     try:
         text = status.read_text()
         if pid and _namespace_init(text):
