@@ -535,3 +535,31 @@ def test_pid1_masks_without_the_hosts_proc(docker_client: Any, tmp_path: Path, w
             assert masks is None and "no `cat`" in source
         assert read_masks(job, "algo-1")[1] == "the host's /proc"  # the local engine's own path
     assert leftovers(docker_client, os.getpid()) == {"containers": [], "networks": []}
+
+
+def test_isolated_hosts_reach_each_other_on_an_internal_network(images: Images, config_file: Path,
+                                                               tmp_path: Path, docker_client: Any) -> None:
+    """Under network isolation, several hosts still talk to each other (as on SageMaker), on a
+    network that the engine marks internal: no route out through the host's NAT."""
+    seen: List[Dict[str, Any]] = []
+
+    def watch() -> None:
+        for _ in range(200):
+            found = docker_client.networks.list(filters={"label": RUN_LABEL})
+            if found:
+                found[0].reload()
+                seen.append(found[0].attrs)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    out = tmp_path / "out"
+    body = ("b=/bin/busybox; [ $($b hostname) = algo-2 ] && exec $b sleep 2; "
+            "for i in 1 2 3 4 5; do $b ping -c1 -W1 algo-2 > /opt/ml/processing/output/o/ping && exit 0; done; exit 9")
+    result = harness(images.script, config_file, entrypoint=script(body), instance_count=2, network_isolation=True,
+                     outputs=[("/opt/ml/processing/output/o", str(out))])
+    watcher.join()
+    assert result.findings == [], result.findings
+    assert "1 packets received" in (out / "ping").read_text()
+    assert seen and seen[0]["Internal"] is True
