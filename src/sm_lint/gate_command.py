@@ -19,7 +19,6 @@ from sm_lint.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, Environment
 from sm_lint.findings import Finding, Hit
 
 BUILD_RULE = "SM200"
-LAYER_RULES = {"image": "image", "runtime": "runtime"}
 GATE_KEYS = {"dockerfile", "image", "build", "context", "job", "scenario", "report", "baseline",
              "docker-host", "platform", "target"}
 
