@@ -1,7 +1,7 @@
 """`check --image`: a defect seen in both the Dockerfile and the image is reported once."""
 from __future__ import annotations
 
-from sm_lint.combined import merge
+from sm_lint.combined import image_twins, merge
 from sm_lint.findings import Finding, Location, Severity
 
 
@@ -29,3 +29,13 @@ def test_the_image_settles_what_the_dockerfile_only_suspected() -> None:
     kept = merge([finding("SM104", 1)], [finding("SM204")], "img:1", image_has_command=False,
                  image_has_toolkit=False)
     assert [f.rule for f in kept] == ["SM104"] and kept[0].evidence[0].startswith("confirmed")
+
+
+def test_layer_by_layer_reports_see_the_image_side_of_a_merged_defect() -> None:
+    merged = merge([finding("SM110", 4), finding("SM101", 5)], [finding("SM210"), finding("SM230")],
+                   "registry.example/img:1", image_has_command=True, image_has_toolkit=False)
+    twins = image_twins(merged)
+    assert [(t.rule, t.location.path, t.severity) for t in twins] == [
+        ("SM210", "registry.example/img:1", Severity.ERROR)]
+    assert twins[0].message == "the same defect as SM110 at Dockerfile:4, reported once, there"
+    assert image_twins([finding("SM101", 5)]) == []  # nothing merged, nothing to mirror

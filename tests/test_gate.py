@@ -256,7 +256,9 @@ def test_shell_form_entrypoint_is_confirmed_in_the_image_and_fails_the_job(proje
 
     by_name = suites(junit_valid(project / "gate.xml"))
     assert cases(by_name["sm-lint dockerfile: Dockerfile"])["SM101"].result  # failed there, once
-    assert cases(by_name[f"sm-lint image: {tag}"])["SM201"].is_passed  # not a second failure
+    # The image has the defect too: its suite fails SM201, pointing at the one report of it.
+    (twin,) = cases(by_name[f"sm-lint image: {tag}"])["SM201"].result
+    assert isinstance(twin, Failure) and twin.message.endswith("the same defect as SM101 at Dockerfile:5, reported once, there")
     (failure,) = cases(by_name[f"sm-lint runtime: {tag}"])["SM301"].result
     assert isinstance(failure, Failure) and "exited with code 2" in failure.message
 

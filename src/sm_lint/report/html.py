@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 from sm_lint import __version__
 from sm_lint.catalogue import LAYERS, Catalogue, Rule
+from sm_lint.combined import image_twins
 from sm_lint.findings import Finding, Severity
 from sm_lint.report import RunInfo, counts, failed
 
@@ -115,7 +116,7 @@ def render(findings: List[Finding], info: RunInfo, catalogue: Optional[Catalogue
         by_severity=by_severity,
         segments=_segments(by_severity),
         severities=[s.label for s in sorted(Severity, reverse=True)],
-        layers=_layer_statuses(findings, info, catalogue),
+        layers=_layer_statuses(findings + image_twins(findings), info, catalogue),
         groups=_groups(views),
         present_layers=sorted({v.layer for v in views}, key=_layer_order),
         rules_hit=rules_with_findings,

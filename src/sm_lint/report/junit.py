@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Tuple
 
 from sm_lint import __version__
 from sm_lint.catalogue import Catalogue
+from sm_lint.combined import image_twins
 from sm_lint.findings import NOT_CHECKED_FURTHER, Finding
 from sm_lint.report import COMMAND_LAYERS, RunInfo, details, fails, target_layers, where, xml_safe
 
@@ -39,7 +40,9 @@ def render(findings: List[Finding], info: RunInfo) -> str:
     for target, layer in target_layers(info):
         suites.setdefault((layer, target), [])
     checked = set(suites)
-    for finding in findings:  # findings elsewhere (SM192 in a config file) get a suite of their own
+    # findings elsewhere (SM192 in a config file) get a suite of their own; the image side of a defect
+    # that `check --image` / gate reported once, on the Dockerfile, fails in the image's suite too
+    for finding in findings + image_twins(findings):
         suites.setdefault((layer_of(finding.rule), finding.location.path), []).append(finding)
 
     root = ET.Element("testsuites", name="sm-lint")
