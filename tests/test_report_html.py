@@ -496,3 +496,19 @@ def test_browser_screenshot(chromium: str, tmp_path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     assert struct.unpack(">II", data[16:24]) == (1280, 1600)
     assert len(data) > 30_000  # a page of text and colour, not a blank canvas
+
+
+def test_rules_of_an_unparsable_dockerfile_are_not_listed_as_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from sm_lint.cli import app
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11\nRUN <<EOF\necho never closed\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["check", "--report", f"html={tmp_path / 'r.html'}", "Dockerfile"])
+    assert result.exit_code == 1, result.output
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'class="rule-pass" data-rule="SM101"' not in page
+    skipped = re.search(r'<li class="rule-skipped" data-rule="SM101"[^>]*>(.*?)</li>', page, re.S)
+    assert skipped and "no Dockerfile could be parsed (SM100)" in skipped.group(1)

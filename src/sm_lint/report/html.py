@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 from sm_lint import __version__
 from sm_lint.catalogue import LAYERS, Catalogue, Rule
 from sm_lint.combined import image_twins
-from sm_lint.findings import Finding, Severity
-from sm_lint.report import RunInfo, counts, failed
+from sm_lint.findings import NOT_CHECKED_FURTHER, Finding, Severity
+from sm_lint.report import RunInfo, counts, failed, target_layers
 
 if TYPE_CHECKING:
     from markupsafe import Markup
@@ -104,6 +104,7 @@ def render(findings: List[Finding], info: RunInfo, catalogue: Optional[Catalogue
     views = _views(findings, info, catalogue)
     by_severity = counts(findings)
     rules_with_findings = _rules_with_findings(findings, info, catalogue)
+    unchecked = _unchecked(findings, info, catalogue)
     return env.get_template("report.html.j2").render(
         info=info,
         version=__version__,
@@ -120,9 +121,9 @@ def render(findings: List[Finding], info: RunInfo, catalogue: Optional[Catalogue
         groups=_groups(views),
         present_layers=sorted({v.layer for v in views}, key=_layer_order),
         rules_hit=rules_with_findings,
-        rules_passed=_rules_passed(findings, info, catalogue),
+        rules_passed=[line for line in _rules_passed(findings, info, catalogue) if line.id not in unchecked],
         rules_skipped=[RuleLine(rule_id, _title(rule_id, info, catalogue), _layer(rule_id, catalogue), 0, reason)
-                       for rule_id, reason in info.skipped],
+                       for rule_id, reason in list(info.skipped) + sorted(unchecked.items())],
     )
 
 
@@ -347,6 +348,19 @@ def _rules_with_findings(findings: List[Finding], info: RunInfo, catalogue: Cata
         first.setdefault(finding.rule, index)
     return [RuleLine(rule_id, _title(rule_id, info, catalogue), _layer(rule_id, catalogue), n, first=first[rule_id])
             for rule_id, n in sorted(hits.items())]
+
+
+def _unchecked(findings: List[Finding], info: RunInfo, catalogue: Catalogue) -> Dict[str, str]:
+    """Rules that ran on no target at all: every Dockerfile of the run stopped at a parse error
+    (its SM100 carries NOT_CHECKED_FURTHER), so its other rules did not pass, they never looked."""
+    stopped = {f.location.path: f.rule for f in findings if NOT_CHECKED_FURTHER in f.evidence}
+    dockerfiles = {target for target, layer in target_layers(info) if layer == "dockerfile"}
+    if not dockerfiles or not dockerfiles <= set(stopped):
+        return {}
+    hit = {f.rule for f in findings}
+    reason = f"not checked: no Dockerfile could be parsed ({', '.join(sorted(set(stopped.values())))})"
+    return {rule_id: reason for rule_id in info.rules
+            if rule_id not in hit and _layer(rule_id, catalogue) == "dockerfile"}
 
 
 def _rules_passed(findings: List[Finding], info: RunInfo, catalogue: Catalogue) -> List[RuleLine]:
