@@ -6,6 +6,7 @@ The same file is the user documentation (`sm-lint rules SM101`) and the test cas
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
@@ -145,7 +146,14 @@ class Catalogue:
 
     @classmethod
     def load(cls, directory: Optional[Path] = None) -> "Catalogue":
-        folder = directory or rules_dir()
+        """The rules of `directory`, or the shipped catalogue, which is read once per process (the
+        command and each report it writes all ask for it)."""
+        if directory is None:
+            return _shipped()
+        return cls._read(directory)
+
+    @classmethod
+    def _read(cls, folder: Path) -> "Catalogue":
         rules = {}
         for path in sorted(folder.glob("SM*.md")):
             rule = _load_rule(path)
@@ -172,3 +180,8 @@ class Catalogue:
         unknown = [rule_id for rule_id in ids if rule_id not in self.rules]
         if unknown:
             raise UsageError(f"{where}: unknown rule id {', '.join(unknown)} (see `sm-lint rules`)")
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> Catalogue:
+    return Catalogue._read(rules_dir())

@@ -172,7 +172,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 image_usable = False
                 skipped += _skip_layers(catalogue, f"not built: {error}", ("image", "runtime"))
             else:
-                if BUILD_RULE in image_settings.ignored(today()):
+                if BUILD_RULE in image_settings.ignored(datetime.date.today()):
                     skipped.append((BUILD_RULE, "ignored by --ignore or the config"))
                 else:
                     rules.append(BUILD_RULE)
@@ -255,7 +255,7 @@ def _build(options: GateOptions, catalogue: Catalogue, settings: Any) -> Optiona
         return None
     hit = Hit(0, f"the image does not build: {result.error}", fix="fix the build error, then run the gate again",
               evidence=tuple(result.log[-15:]))
-    return stamp([(BUILD_RULE, hit)], options.image, settings, catalogue, today())
+    return stamp([(BUILD_RULE, hit)], options.image, settings, catalogue, datetime.date.today())
 
 
 def _inspect(options: GateOptions, inspect_options: Any, catalogue: Catalogue,
@@ -282,7 +282,3 @@ def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue,
     return run_harness(options.image, RunOptions(
         job_file=options.job, scenarios=scenarios, docker_host=options.docker_host,
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on), catalogue, progress)
-
-
-def today() -> datetime.date:
-    return datetime.date.today()

@@ -13,7 +13,7 @@ from typing import List, NamedTuple, Optional, Pattern, Tuple
 
 from sm_lint import config
 from sm_lint.catalogue import Catalogue
-from sm_lint.errors import EnvironmentFailure, UsageError
+from sm_lint.errors import UsageError
 from sm_lint.findings import Finding, Hit
 from sm_lint.harness.jobspec import Overrides
 from sm_lint.progress import Progress
@@ -140,11 +140,11 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  #
     from sm_lint.harness.job import Limits
     from sm_lint.harness.lifecycle import Session
     from sm_lint.harness.outcome import Outcome
-    from sm_lint.image.engine import connect
+    from sm_lint.image.engine import connect, find_image
 
     client = connect(options.docker_host)
     try:
-        _ensure_image(client, plan.image, options.pull)
+        find_image(client, plan.image, pull=options.pull)
         limits = Limits(options.cpus, options.memory)
         expected = options.expect_gpus if options.expect_gpus is not None else gpu_count(plan.instance_type)
         outcomes: List[Outcome] = []
@@ -168,25 +168,3 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  #
         return outcomes
     finally:
         client.close()
-
-
-def _ensure_image(client, image: str, pull: bool) -> None:  # type: ignore[no-untyped-def]
-    import docker.errors
-
-    from sm_lint.image.engine import host_of
-
-    try:
-        client.images.get(image)
-        return
-    except docker.errors.ImageNotFound:
-        if not pull:
-            raise EnvironmentFailure(f"image {image} not found in the engine at {host_of(client)} "
-                                     "(sm-lint run pulls only with --pull)") from None
-    except docker.errors.APIError as error:
-        raise EnvironmentFailure(f"cannot look up image {image} in the engine at {host_of(client)}: "
-                                 f"{error.explanation or error}") from error
-    try:
-        client.images.pull(image)
-    except docker.errors.APIError as error:
-        raise EnvironmentFailure(f"cannot pull {image} into the engine at {host_of(client)}: "
-                                 f"{' '.join(str(error.explanation or error).split())}") from error

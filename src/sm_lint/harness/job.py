@@ -17,6 +17,7 @@ from sm_lint.errors import EnvironmentFailure
 from sm_lint.harness import payload
 from sm_lint.harness.lifecycle import Session
 from sm_lint.harness.plan import OUTPUT_MESSAGE, JobPlan, share
+from sm_lint.image.engine import explain
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -73,15 +74,15 @@ class Job:
                 container = self.session.create_container(
                     self.scenario, f"{self.scenario}-{host}", **self._options(host, network, addresses))
             except docker.errors.ImageNotFound as error:
-                raise EnvironmentFailure(f"image {self.plan.image} disappeared from the engine: {error.explanation}") from error
+                raise EnvironmentFailure(f"image {self.plan.image} disappeared from the engine: {explain(error)}") from error
             except docker.errors.APIError as error:
-                return StartFailure(host, _explain(error))
+                return StartFailure(host, explain(error))
             self.containers[host] = container
             archive = self._archive(host)
             try:
                 container.put_archive("/", archive)
             except docker.errors.APIError as error:
-                return StartFailure(host, f"could not copy the job's files in: {_explain(error)}")
+                return StartFailure(host, f"could not copy the job's files in: {explain(error)}")
             finally:
                 archive.close()
         return None
@@ -99,8 +100,8 @@ class Job:
                 container.start()
             except docker.errors.APIError as error:
                 if self.gpus and self.gpu_fallback and NO_GPU_DRIVER in str(error):
-                    return self._without_gpus(_explain(error))
-                return StartFailure(host, _explain(error))
+                    return self._without_gpus(explain(error))
+                return StartFailure(host, explain(error))
         return None
 
     def _without_gpus(self, reason: str) -> Optional[StartFailure]:
@@ -205,7 +206,7 @@ class Job:
                 self.containers[host].kill(signal=name)
             except docker.errors.APIError as error:
                 if "is not running" not in str(error):
-                    raise EnvironmentFailure(f"the engine refused to signal {host}: {_explain(error)}") from error
+                    raise EnvironmentFailure(f"the engine refused to signal {host}: {explain(error)}") from error
 
     # -- after the fact ---------------------------------------------------------------------
 
@@ -273,8 +274,3 @@ def host_addresses(network: Any, hosts: Tuple[str, ...]) -> Dict[str, str]:
     pool = ipaddress.ip_network(subnet).hosts()
     next(pool)  # the gateway
     return {host: str(next(pool)) for host in hosts}
-
-
-def _explain(error: Any) -> str:
-    text = str(getattr(error, "explanation", None) or error)
-    return " ".join(text.split())

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from sm_lint.errors import EnvironmentFailure, Terminated
+from sm_lint.image.engine import explain, host_of
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -168,7 +169,7 @@ def _remove(action: Callable[[], object]) -> None:
     except docker.errors.APIError as error:
         if "removal of container" in str(error) and "already in progress" in str(error):
             return
-        raise EnvironmentFailure(f"could not remove what the harness made: {error.explanation or error}") from error
+        raise EnvironmentFailure(f"could not remove what the harness made: {explain(error)}") from error
     except requests.RequestException as error:
         raise EnvironmentFailure(f"the engine stopped answering while cleaning up: {error}") from error
 
@@ -176,10 +177,7 @@ def _remove(action: Callable[[], object]) -> None:
 def _engine_call(action: Callable[[], Any], client: DockerClient, what: str) -> Any:
     import docker.errors
 
-    from sm_lint.image.engine import host_of
-
     try:
         return action()
     except docker.errors.APIError as error:
-        raise EnvironmentFailure(f"the engine at {host_of(client)} refused to {what}: "
-                                 f"{error.explanation or error}") from error
+        raise EnvironmentFailure(f"the engine at {host_of(client)} refused to {what}: {explain(error)}") from error

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence, Tuple
 
 from sm_lint.errors import EnvironmentFailure, UsageError
+from sm_lint.image.engine import explain
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -41,7 +42,7 @@ def build(client: DockerClient, context: Path, dockerfile: Path, tag: str,
                 return BuildResult(None, log, " ".join(str(entry["error"]).split()))
             image_id = (entry.get("aux") or {}).get("ID", image_id)
     except docker.errors.APIError as error:
-        return BuildResult(None, log, " ".join(str(error.explanation or error).split()))
+        return BuildResult(None, log, explain(error))
     except docker.errors.DockerException as error:
         raise EnvironmentFailure(f"cannot build {tag}: {error}") from error
     if not image_id:

@@ -15,6 +15,7 @@ from sm_lint.errors import EnvironmentFailure
 
 if TYPE_CHECKING:
     from docker import DockerClient
+    from docker.models.images import Image
 
     from sm_lint.image.model import ImageView
 
@@ -59,20 +60,30 @@ def connect(docker_host: Optional[str] = None, timeout: float = CONNECT_TIMEOUT)
 def save_stream(client: DockerClient, reference: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
     """The `docker save` archive of `reference`, as chunks. The image is looked up before this
     returns, so a missing image fails here rather than at the first chunk."""
+    image = find_image(client, reference)
+    # Saving by tag keeps the name in the archive's manifest (RepoTags); by id it would be empty.
+    named = reference if reference in image.tags else False
+    return _chunks(image.save(chunk_size=chunk_size, named=named), reference, host_of(client))
+
+
+def find_image(client: DockerClient, reference: str, pull: Optional[bool] = None) -> "Image":
+    """The engine's image `reference`, or EnvironmentFailure. A missing image is pulled only when
+    `pull` is True; None says the command never pulls, False that it would with --pull."""
     import docker.errors
 
     host = host_of(client)
     try:
-        image = client.images.get(reference)
+        return client.images.get(reference)
     except docker.errors.ImageNotFound as exc:
-        raise EnvironmentFailure(
-            f"image {reference} not found in the engine at {host} (sm-lint does not pull)"
-        ) from exc
+        if not pull:
+            hint = "sm-lint does not pull" if pull is None else "sm-lint run pulls only with --pull"
+            raise EnvironmentFailure(f"image {reference} not found in the engine at {host} ({hint})") from exc
     except (docker.errors.DockerException, OSError) as exc:
-        raise EnvironmentFailure(f"cannot look up image {reference} in the engine at {host}: {_one_line(exc)}") from exc
-    # Saving by tag keeps the name in the archive's manifest (RepoTags); by id it would be empty.
-    named = reference if reference in image.tags else False
-    return _chunks(image.save(chunk_size=chunk_size, named=named), reference, host)
+        raise EnvironmentFailure(f"cannot look up image {reference} in the engine at {host}: {explain(exc)}") from exc
+    try:
+        return client.images.pull(reference)
+    except docker.errors.APIError as exc:
+        raise EnvironmentFailure(f"cannot pull {reference} into the engine at {host}: {explain(exc)}") from exc
 
 
 def image_from_engine(reference: str, docker_host: Optional[str] = None,
@@ -115,6 +126,13 @@ def _describe_host(environment: "dict[str, str]") -> str:
     except Exception:  # a broken ~/.docker/config.json must not hide the real error
         pass
     return DEFAULT_HOST
+
+
+def explain(exc: BaseException) -> str:
+    """What the engine said, on one line: an API error's explanation in full (a refusal quotes the
+    runtime's own message, which callers match), else the cause without its wrapping."""
+    explanation = getattr(exc, "explanation", None)
+    return " ".join(str(explanation).split()) if explanation else _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from sm_lint import __version__
 from sm_lint.catalogue import LAYERS, Catalogue, Rule
 from sm_lint.combined import image_twins
 from sm_lint.findings import NOT_CHECKED_FURTHER, Finding, Severity
-from sm_lint.report import RunInfo, counts, failed, target_layers
+from sm_lint.report import COMMAND_LAYERS, RunInfo, counts, failed, target_layers
 
 if TYPE_CHECKING:
     from markupsafe import Markup
@@ -33,7 +33,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 CONTEXT_LINES = 3  # Dockerfile lines shown before and after the culprit
 MAX_SOURCE_BYTES = 4 << 20  # a "Dockerfile" larger than this is not read back
 LAYER_NAMES = {"dockerfile": "Dockerfile", "image": "Built image", "runtime": "Running container"}
-_COMMAND_LAYER = {"check": "dockerfile", "inspect": "image", "run": "runtime"}
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
@@ -329,7 +328,7 @@ def _layer_statuses(findings: List[Finding], info: RunInfo, catalogue: Catalogue
         skipped[layer] = skipped.get(layer, 0) + 1
     # The layers that checked a target: RunInfo.target_layers where the run gives it (`check
     # --image`: dockerfile and image), else the command's own layer.
-    checked_layers = {layer for _, layer in getattr(info, "target_layers", ())} or {_COMMAND_LAYER.get(info.command)}
+    checked_layers = {layer for _, layer in target_layers(info)} or {COMMAND_LAYERS.get(info.command)}
     statuses = []
     for layer in LAYERS:
         mine = [f for f in findings if _layer(f.rule, catalogue) == layer]
