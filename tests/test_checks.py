@@ -56,8 +56,8 @@ CASES: List[Case] = [
          message="sm-lint inspect"),
     Case("bash -c with one simple command execs it", 'FROM python:3.11\nENTRYPOINT ["bash", "-c", "python3 x.py"]\n',
          set()),
-    Case("bash -c with a list keeps bash as PID 1",
-         'FROM python:3.11\nENTRYPOINT ["bash", "-c", "cd /app; python3 x.py"]\n', {("SM105", 2)}),
+    Case("bash -c execs the last plain command of a ; list",
+         'FROM python:3.11\nENTRYPOINT ["bash", "-c", "cd /app; python3 x.py"]\n', set()),
     Case("a heredoc entrypoint script without exec",
          "FROM python:3.11\nCOPY <<EOF /entry.sh\n#!/bin/sh\necho hi\npython3 /app/x.py\nEOF\n"
          'ENTRYPOINT ["/entry.sh"]\n', {("SM105", 7)}, message="/entry.sh"),
@@ -117,8 +117,41 @@ CASES: List[Case] = [
          + EP + "\n", set(), settings={"gpu": "true"}),
     Case("--no-gpu silences SM121", "FROM nvidia/cuda:12.2.0-base-ubuntu22.04\n" + EP + "\n", set(),
          settings={"gpu": "false"}),
-    Case("an unknown base may carry the toolkit: says so", "FROM mycorp/ml-base:7\n" + EP + "\n", {("SM121", 1)},
-         settings={"gpu": "true"}, message="sm-lint inspect"),
+    Case("an unknown base may carry the toolkit: info, not an error", "FROM mycorp/ml-base:7\n" + EP + "\n",
+         {("SM122", 1)}, settings={"gpu": "true"}, message="sm-lint inspect"),
+    # --- NVIDIA: real package names of Debian, Ubuntu and NVIDIA's repositories (data/nvidia.toml)
+    Case("Debian's driver packages", "FROM debian:bookworm-slim\nRUN apt-get install -y libcuda1 libnvidia-ml1 "
+         "nvidia-smi nvidia-kernel-dkms\n" + EP + "\n", {("SM120", 2), ("SM121", 1)}),
+    Case("Debian's Tesla flavour", "FROM nvidia/cuda:12.2.0-runtime-ubuntu22.04\nRUN apt-get install -y "
+         "nvidia-tesla-535-driver libnvidia-tesla-535-cuda1\n" + EP + "\n", {("SM120", 2)}),
+    Case("Ubuntu's old branch meta package", "FROM nvidia/cuda:10.0-runtime-ubuntu16.04\nRUN apt-get install -y "
+         "nvidia-384\n" + EP + "\n", {("SM120", 2)}),
+    Case("Debian's and Ubuntu's CUDA library packages are the toolkit", "FROM debian:bookworm\nRUN apt-get install -y "
+         "libcublas11 libcudart11.0 cuda-cufft-10-1\n" + EP + "\n", set(), settings={"gpu": "true"}),
+    Case("package names held in ENV and ARG", "FROM ubuntu:22.04\nENV NV_PKGS=\"libnvidia-compute-535 nvidia-utils-535\"\n"
+         "ARG NV_CUDNN_PACKAGE=libcudnn8=8.9.0.131-1+cuda12.1\nRUN apt-get install -y $NV_PKGS ${NV_CUDNN_PACKAGE}\n"
+         + EP + "\n", {("SM120", 4)}),
+    Case("driver installer named by ENV", "FROM nvidia/cuda:12.2.0-runtime-ubuntu22.04\n"
+         "ENV DRV=NVIDIA-Linux-x86_64-535.104.05.run\nRUN sh ./$DRV --silent\n" + EP + "\n", {("SM120", 3)}),
+    Case("driver installer by glob", "FROM nvidia/cuda:12.2.0-runtime-ubuntu22.04\n"
+         "RUN sh NVIDIA-Linux-x86_64-*.run -s\n" + EP + "\n", {("SM120", 2)}),
+    Case("driver package files installed with dpkg and yum", "FROM nvidia/cuda:12.2.0-runtime-ubuntu22.04\n"
+         "RUN dpkg -i ./libnvidia-compute-*.deb && yum localinstall -y kmod-nvidia-latest-dkms-535.104.05-1.el8.x86_64.rpm\n"
+         + EP + "\n", {("SM120", 2)}),
+    Case("the container toolkit is not the driver", "FROM nvidia/cuda:12.2.0-runtime-ubuntu22.04\nRUN apt-get install -y "
+         "libnvidia-container1 nvidia-container-toolkit libnvidia-egl-wayland1\n" + EP + "\n", set()),
+    Case("nvidia/cuda -base carries libcudart: the requirement is met", "FROM nvidia/cuda:12.2.0-base-ubuntu22.04\n"
+         + EP + "\n", set()),
+    Case("untagged nvidia/cuda is unknown, never a confident error", "FROM nvidia/cuda\nENV CUDA_VERSION=12.2\n"
+         + EP + "\n", {("SM122", 1)}),
+    Case("framework tags naming CUDA count as the toolkit", "FROM pytorch/pytorch:2.1.0-cuda12.1-cudnn8-runtime\n"
+         + EP + "\n", set(), settings={"gpu": "true"}),
+    Case("an unset FROM variable is unknown", "ARG BASE\nFROM ${BASE}\nENV NVIDIA_VISIBLE_DEVICES=all\n" + EP + "\n",
+         {("SM122", 2)}),
+    Case("cupy without the toolkit on a known base", "FROM python:3.11-slim\nRUN pip install cupy-cuda12x\n" + EP + "\n",
+         {("SM121", 1)}),
+    Case("jax with local CUDA brings none; jax[cuda12] does", "FROM python:3.11-slim\nRUN pip install 'jax[cuda12_local]'\n"
+         "RUN pip install 'jax[cuda12]>=0.4'\n" + EP + "\n", set()),
     # --- SM100
     Case("instruction before FROM", "RUN true\nFROM python:3.11\n" + EP + "\n", {("SM100", 1)}),
     Case("no FROM at all", "ARG X=1\n", {("SM100", 1)}),

@@ -52,9 +52,17 @@ class Rule(NamedTuple):
     def examples(self) -> List[Example]:
         return list(_examples(self.body, _front_matter_lines(self.path)))
 
+    def document(self) -> str:
+        """The page as users read it: coverage markers (`<!-- coverage: ... -->`) replaced by the
+        tables of data/nvidia.toml, which are loaded only for the pages that have one."""
+        if "<!-- coverage:" not in self.body:
+            return self.body
+        from sm_lint.nvidia import render_coverage
+        return render_coverage(self.body)
+
     def section(self, heading: str) -> str:
         """The text under `## heading`, up to the next `## `, stripped; "" when absent."""
-        match = re.search(rf"^## {re.escape(heading)}[ \t]*\n(.*?)(?=^## |\Z)", self.body, re.M | re.S)
+        match = re.search(rf"^## {re.escape(heading)}[ \t]*\n(.*?)(?=^## |\Z)", self.document(), re.M | re.S)
         return match.group(1).strip() if match else ""
 
 

@@ -28,6 +28,7 @@ class CheckOptions(NamedTuple):
     target: Optional[str] = None
     inline_ignores: bool = True
     context: Optional[Path] = None
+    platform: Optional[str] = None
 
 
 class CheckResult(NamedTuple):
@@ -110,7 +111,7 @@ class _Settings:
         build_args.update(dict(opts.build_args))
         return settings.with_cli(
             opts.ignore, fail_on=opts.fail_on, gpu=opts.gpu, build_args=tuple(build_args.items()),
-            target=opts.target, inline_ignores=None if opts.inline_ignores else False)
+            target=opts.target, platform=opts.platform, inline_ignores=None if opts.inline_ignores else False)
 
 
 def run_check(paths: List[str], options: CheckOptions, catalogue: Catalogue,

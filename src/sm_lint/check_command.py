@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, List, NoReturn, Optional, Sequence, Tuple
 
-from sm_lint.config import FAIL_ON
+from sm_lint.config import FAIL_ON, check_platform
 from sm_lint.console import emit, guarded, parse_report_flags, rule_coverage
 from sm_lint.report import FORMATS
 
@@ -47,10 +47,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, metavar="FILE", help="use this config file instead of looking one up")
     p.add_argument("--inline-ignores", action=argparse.BooleanOptionalAction, default=True,
                    help="honour `# sm-lint: ignore=` pragmas (default: yes)")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                   help="the build's target platform: sets BuildKit's TARGETPLATFORM, TARGETARCH ... and, with "
+                        "--image, picks from a multi-platform index (default: linux/amd64, SageMaker's)")
     p.add_argument("--context", type=Path, metavar="DIR", help="build context (default: the Dockerfile's folder)")
     image = p.add_argument_group("built image", "also check the image built from the Dockerfile (see sm-lint inspect)")
     image.add_argument("--image", metavar="IMAGE", help="image name or id in the engine, or a docker-save/OCI archive")
-    image.add_argument("--platform", default="linux/amd64", help="platform to pick from a multi-platform index")
     image.add_argument("--docker-host", metavar="URL", help="engine address (default: DOCKER_HOST or the local socket)")
     return p
 
@@ -72,6 +74,7 @@ def main(argv: Sequence[str]) -> int:
             target=args.target,
             inline_ignores=args.inline_ignores,
             context=args.context,
+            platform=None if args.platform is None else check_platform(args.platform, "--platform"),
         )
         result = run_check(args.paths, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
@@ -105,7 +108,7 @@ def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "C
         raise UsageError("--image needs exactly one Dockerfile: the one the image was built from")
     image_options = InspectOptions(
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, gpu=options.gpu,
-        platform=args.platform, docker_host=args.docker_host)
+        platform=args.platform or "linux/amd64", docker_host=args.docker_host)
     inspected = run_inspect(args.image, image_options, catalogue)
     config = inspected.view.config
     findings = merge(result.findings, inspected.findings, args.image, bool(config.entrypoint or config.cmd),

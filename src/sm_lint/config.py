@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
@@ -17,7 +18,7 @@ from sm_lint.findings import Severity
 
 FAIL_ON = ("error", "warning", "info", "never")
 GPU_MODES = ("auto", "true", "false")
-_KEYS = {"ignore", "severity", "fail-on", "gpu", "build-args", "inline-ignores", "target", "context"}
+_KEYS = {"ignore", "severity", "fail-on", "gpu", "build-args", "inline-ignores", "target", "context", "platform"}
 
 
 class Ignore(NamedTuple):
@@ -41,6 +42,7 @@ class Settings(NamedTuple):
     build_args: Tuple[Tuple[str, str], ...] = ()
     inline_ignores: bool = True
     target: Optional[str] = None
+    platform: str = "linux/amd64"  # the build's target platform: BuildKit's TARGETPLATFORM, TARGETARCH ...
     context: Optional[str] = None  # build context folder, relative to the config file's folder
     path: Optional[str] = None  # the file these settings came from
 
@@ -156,12 +158,21 @@ def from_table(table: Dict[str, Any], where: str) -> Settings:
         if not isinstance(table["inline-ignores"], bool):
             raise UsageError(f"{where}: inline-ignores must be true or false")
         settings = settings._replace(inline_ignores=table["inline-ignores"])
-    for key in ("target", "context"):
+    for key in ("target", "context", "platform"):
         if key in table:
             if not isinstance(table[key], str):
                 raise UsageError(f"{where}: {key} must be a string")
             settings = settings._replace(**{key: table[key]})
+    if "platform" in table:
+        check_platform(settings.platform, f"{where}: platform")
     return settings
+
+
+def check_platform(text: str, where: str) -> str:
+    """`os/arch[/variant]` as `docker build --platform` takes it; anything else is a usage error."""
+    if not re.fullmatch(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?", text):
+        raise UsageError(f"{where} must be os/arch[/variant], for example linux/amd64 (got {text!r})")
+    return text
 
 
 def _list(table: Dict[str, Any], key: str, where: str) -> List[Any]:

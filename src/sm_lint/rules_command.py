@@ -24,7 +24,7 @@ def show(rule_id: Optional[str], fmt: str) -> int:
 
 def _record(rule: Rule) -> dict:
     return {"id": rule.id, "name": rule.name, "title": rule.title, "severity": rule.severity.label,
-            "layer": rule.layer, "sources": list(rule.sources), "doc": rule.body.strip()}
+            "layer": rule.layer, "sources": list(rule.sources), "doc": rule.document().strip()}
 
 
 def _table(catalogue: Catalogue, fmt: str) -> str:
@@ -39,4 +39,4 @@ def _page(rule: Rule) -> str:
     head = [f"{rule.id} {rule.name}: {rule.title}",
             f"severity: {rule.severity.label}   layer: {rule.layer}"]
     head += [f"source: {source}" for source in rule.sources]
-    return "\n".join(head) + "\n\n" + rule.body.strip() + "\n"
+    return "\n".join(head) + "\n\n" + rule.document().strip() + "\n"

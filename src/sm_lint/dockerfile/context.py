@@ -34,6 +34,7 @@ class LintContext:
         self.build = build
         self.gpu_mode = gpu  # "auto", "true" or "false"
         self.context_dir = context_dir
+        self._cuda_evidence: Optional[tuple] = None
 
     @cached_property
     def final(self) -> Optional[Stage]:
@@ -58,6 +59,13 @@ class LintContext:
         """Every package that a RUN of the final image installs, with the script that installs it."""
         return [(script, pkg) for script in self.scripts
                 for pkg in shell.package_installs(script.text, script.step.vars)]
+
+    def cuda_evidence(self) -> tuple:
+        """(GPU evidence, toolkit evidence) of the final image, computed once (checks/cuda.py)."""
+        if self._cuda_evidence is None:
+            from sm_lint.dockerfile.checks.cuda import evidence
+            self._cuda_evidence = evidence(self)
+        return self._cuda_evidence
 
     def line_in(self, script: Script, offset: int, *needles: str) -> int:
         """The Dockerfile line of something found at `offset` in a script. Continuation lines were

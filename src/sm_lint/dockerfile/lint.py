@@ -31,7 +31,7 @@ def lint_text(text: str, path: str, settings: Settings, catalogue: Catalogue,
         return stamp(hits, path, settings, catalogue, today)
     model: Optional[Build] = None
     try:
-        model = build(parsed, dict(settings.build_args), settings.target)
+        model = build(parsed, dict(settings.build_args), settings.target, settings.platform)
     except BuildError as error:
         hits.append(("SM100", Hit(max(error.line, 1), error.message)))
     ctx = LintContext(path, parsed, model, settings.gpu, context_dir)

@@ -117,11 +117,14 @@ class BuildError(Exception):
         self.line = line
 
 
-def build(parsed: ParsedDockerfile, build_args: Mapping[str, str], target: Optional[str] = None) -> Build:
+def build(parsed: ParsedDockerfile, build_args: Mapping[str, str], target: Optional[str] = None,
+          platform: str = "linux/amd64") -> Build:
     """Walk the instructions once, the way BuildKit dispatches them, and model every stage."""
     escape = parsed.directives.escape
     problems: List[Tuple[int, str]] = []
-    global_args: Dict[str, str] = {}
+    # BuildKit's automatic platform ARGs are in the global scope: FROM lines see them, a stage sees
+    # one only after `ARG NAME` without a value (dockerfile2llb getPlatformArgs).
+    global_args: Dict[str, str] = platform_args(platform)
     stages: List[Stage] = []
     by_name: Dict[str, Stage] = {}
     stage: Optional[Stage] = None
@@ -199,6 +202,18 @@ def build(parsed: ParsedDockerfile, build_args: Mapping[str, str], target: Optio
             raise BuildError(f"target stage {target!r} could not be found")
         final = found
     return Build(tuple(stages), final, global_args, tuple(problems))
+
+
+def platform_args(platform: str, build_platform: str = "linux/amd64") -> Dict[str, str]:
+    """BUILDPLATFORM, BUILDOS, ..., TARGETVARIANT for a target platform `os/arch[/variant]`. The build
+    platform is taken as linux/amd64, that of the CI runners and of SageMaker's instances."""
+    args: Dict[str, str] = {}
+    for prefix, value in (("BUILD", build_platform), ("TARGET", platform)):
+        os_name, _, rest = value.partition("/")
+        arch, _, variant = rest.partition("/")
+        args.update({f"{prefix}PLATFORM": value, f"{prefix}OS": os_name, f"{prefix}ARCH": arch,
+                     f"{prefix}VARIANT": variant})
+    return args
 
 
 def _from_parts(ins: Instruction, problems: List[Tuple[int, str]]) -> Tuple[str, Optional[str]]:

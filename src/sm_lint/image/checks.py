@@ -12,9 +12,6 @@ from sm_lint.image.model import FileEntry, ImageView
 
 EVIDENCE_LINES = 25  # a report lists this many files, then says how many more
 _GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "CUDA_VERSION")
-_CUDART = re.compile(r"/libcudart\.so\.\d+")
-_PIP_CUDA_LIB = re.compile(r"/site-packages/nvidia/[^/]+/lib/[^/]+\.so")
-_CONDA_CUDA = re.compile(r"/conda-meta/(?:cudatoolkit|cuda-cudart|cuda-runtime|cuda-libraries)-\d[^/]*\.json$")
 
 
 class ImageContext(NamedTuple):
@@ -112,12 +109,25 @@ def files_under_opt_ml(ctx: ImageContext) -> Iterator[Hit]:
                   fix="Move them out of /opt/ml and rebuild", evidence=_evidence(view, found))
 
 
+# What a driver file of each class does to a GPU job (data/nvidia.toml [[file]] classes).
+_DRIVER_HARM = {
+    "binary": "libnvidia-container mounts the host's copies over these paths at start-up, and a copy in the "
+              "image can make that fail (`file exists`)",
+    "library": "the host's driver libraries are mounted at start-up; a second copy in the image can be loaded "
+               "instead and fail against the host's kernel module (`Driver/library version mismatch`)",
+    "firmware": "GSP firmware belongs to the host's driver version, which libnvidia-container mounts",
+    "kernel": "kernel modules and their sources belong to the host's kernel; a container cannot load them",
+    "installer": "a driver installer has no use in a container: the host's driver is injected at run time",
+}
+
+
 def driver_files(ctx: ImageContext) -> Iterator[Hit]:
     view = ctx.view
     found = _present(view, nvidia.is_driver_file)
     if found:
-        yield Hit(0, f"NVIDIA driver files are in the image ({len(found)}): on GPU instances libnvidia-container "
-                     "fails with `file exists` or NVML reports a driver/library version mismatch",
+        classes = sorted({nvidia.driver_file_class(e.path) or "" for e in found}, key=list(_DRIVER_HARM).index)
+        harm = "; ".join(_DRIVER_HARM[c] for c in classes)
+        yield Hit(0, f"NVIDIA driver files are in the image ({len(found)}: {', '.join(classes)}): {harm}",
                   fix="Remove the driver packages or files; install only the CUDA toolkit",
                   evidence=_evidence(view, found))
 
@@ -144,8 +154,9 @@ def gpu_without_toolkit(ctx: ImageContext) -> Iterator[Hit]:
         if evidence is None:
             return
         why = f"the image looks like a GPU image ({evidence})"
-    yield Hit(0, f"{why}, but it holds no CUDA toolkit: no libcudart.so.*, /usr/local/cuda*, pip nvidia/*/lib "
-                 "or conda CUDA packages", fix="Base the image on an nvidia/cuda -runtime image or add CUDA wheels")
+    yield Hit(0, f"{why}, but it holds no CUDA toolkit or runtime: no libcudart.so.* or other CUDA library, "
+                 "nothing under /usr/local/cuda*/lib*, no pip nvidia/*/lib wheels or conda CUDA packages",
+              fix="Base the image on an nvidia/cuda image (-base, -runtime or -devel) or add CUDA wheels")
 
 
 def _gpu_evidence(view: ImageView) -> Optional[str]:
@@ -159,15 +170,19 @@ def _gpu_evidence(view: ImageView) -> Optional[str]:
     for entry in view.files.values():
         if nvidia.is_driver_file(entry.path):
             return f"driver file {entry.path}"
+        distribution = _DIST_INFO.search(entry.path)
+        if distribution:  # an installed wheel that marks a GPU build (cupy-cuda12x): the tables check uses
+            found = nvidia.package_kind(distribution.group(1).lower().replace("_", "-"), "pip")
+            if found is not None and found.kind == "gpu":
+                return f"pip package {distribution.group(1)} ({entry.path.rsplit('/', 2)[-2]})"
     return None
 
 
+_DIST_INFO = re.compile(r"/(?:site|dist)-packages/([A-Za-z0-9_.]+)-[^/-]+\.dist-info/METADATA$")
+
+
 def has_toolkit(view: ImageView) -> bool:
-    for path in view.files:
-        if (_CUDART.search(path) or _PIP_CUDA_LIB.search(path) or _CONDA_CUDA.search(path)
-                or (path.startswith("/usr/local/cuda") and "/lib" in path and "/compat/" not in path)):
-            return True
-    return False
+    return any(nvidia.is_toolkit_file(path) for path in view.files)
 
 
 def wrong_platform(ctx: ImageContext) -> Iterator[Hit]:

@@ -81,7 +81,7 @@ def _rule(rule: Rule) -> Dict[str, Any]:
         "name": "".join(word.capitalize() for word in rule.name.split("-")),  # SARIF wants PascalCase
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.section("What it does") or rule.title},
-        "help": {"text": why or rule.title, "markdown": rule.body.strip()},
+        "help": {"text": why or rule.title, "markdown": rule.document().strip()},
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {"tags": [rule.layer]},
     }

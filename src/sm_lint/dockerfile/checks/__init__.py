@@ -27,6 +27,7 @@ CHECKS: Dict[str, Check] = {
     "SM114": optml.run_mkdir_opt_ml,
     "SM120": cuda.driver_bundled,
     "SM121": cuda.gpu_without_toolkit,
+    "SM122": cuda.toolkit_unseen,
 }
 
 # Rules the engine itself raises (parse failures, pragma and config problems).

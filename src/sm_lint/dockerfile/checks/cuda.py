@@ -1,7 +1,9 @@
-"""SM120-SM121: GPU images carry the CUDA toolkit and never the NVIDIA driver, which the host injects.
+"""SM120-SM122: GPU images carry the CUDA toolkit and never the NVIDIA driver, which the host injects.
 
 Source: SageMaker Developer Guide, "How Amazon SageMaker Processing Runs Your Processing Container
 Image": "Include only the CUDA toolkit in containers. Don't bundle NVIDIA drivers with the image."
+What is a driver and what is the toolkit comes from data/nvidia.toml (sm_lint.nvidia), which the
+image layer reads too, so `check` and `inspect` cannot disagree about a package and its files.
 """
 from __future__ import annotations
 
@@ -9,13 +11,11 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from sm_lint import nvidia
 from sm_lint.dockerfile import shell
-from sm_lint.dockerfile.context import LintContext
+from sm_lint.dockerfile.context import LintContext, Script
 from sm_lint.findings import Hit
 
-SYSTEM_MANAGERS = frozenset({"apt", "apt-get", "yum", "dnf", "microdnf", "zypper", "apk", "dpkg", "rpm"})
-CONDA_MANAGERS = frozenset({"conda", "mamba", "micromamba"})
-PIP_MANAGERS = frozenset({"pip"})
 _GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "CUDA_VERSION")
+_FIX = "Install only the CUDA toolkit (for example cuda-toolkit-12-2 or an nvidia/cuda -runtime base image)"
 
 
 class Evidence(NamedTuple):
@@ -24,67 +24,99 @@ class Evidence(NamedTuple):
 
 
 def driver_bundled(ctx: LintContext) -> Iterator[Hit]:
-    fix = "Install only the CUDA toolkit (for example cuda-toolkit-12-2 or an nvidia/cuda -runtime base image)"
     for script, pkg in ctx.packages:
-        if pkg.manager in SYSTEM_MANAGERS and nvidia.is_driver_package(pkg.package.split("=")[0]):
-            yield Hit(ctx.line_in(script, pkg.line, pkg.package),
-                      f"{pkg.manager} installs {pkg.package}, which is or pulls in the NVIDIA driver: the host's "
-                      "driver is injected at run time and a bundled one breaks GPU start-up", fix=fix)
-    for script in ctx.scripts:
-        if ".run" not in script.text:
+        found = _kind(pkg)
+        if found is None or found.kind != "driver":
             continue
-        for word in script.text.split():
-            name = word.strip("\"';&|()")
-            if nvidia.is_driver_installer(name):
-                yield Hit(script.first_line, f"RUN uses the NVIDIA driver installer {name}", fix=fix)
-                break
-            if nvidia.is_cuda_runfile(name) and "--driver" in script.text:
-                yield Hit(script.first_line, f"RUN installs the driver from the CUDA runfile {name} (--driver)",
-                          fix="Run the CUDA runfile with --toolkit only")
-                break
+        what = (f"which names the NVIDIA driver package {found.name}" if found.guessed
+                else "which is or pulls in the NVIDIA driver")
+        yield Hit(ctx.line_in(script, pkg.line, pkg.package),
+                  f"{pkg.manager} installs {pkg.spec or pkg.package}, {what}: the host's driver is injected at "
+                  "run time and a bundled one breaks GPU start-up", fix=_FIX)
+    for script in ctx.scripts:
+        yield from _installers(ctx, script)
     if ctx.final is None:
         return
     for copy in ctx.final.copies:
         landed = copy.destination
         if copy.into_dir and copy.source:
             landed = landed.rstrip("/") + "/" + copy.source.rstrip("/").rsplit("/", 1)[-1]
-        if nvidia.is_driver_installer(landed):
+        kind = nvidia.driver_file_class(landed)
+        if kind == "installer" or nvidia.is_driver_installer(copy.source):
             yield Hit(copy.instruction.start_line, f"{copy.instruction.keyword} adds the NVIDIA driver installer "
-                      f"{copy.source}", fix=fix)
-        elif nvidia.is_driver_file(landed):
+                      f"{copy.source}", fix=_FIX)
+        elif kind is not None:
             yield Hit(copy.instruction.start_line,
                       f"{copy.instruction.keyword} puts the NVIDIA driver file {landed} into the image: "
-                      "libnvidia-container then fails with `file exists` when it mounts the host's driver",
-                      fix="Remove it; the host's driver is mounted into GPU containers at run time")
+                      "libnvidia-container mounts the host's driver files at run time and a copy in the image "
+                      "clashes with them", fix="Remove it; the host's driver is mounted into GPU containers at run time")
+
+
+def _installers(ctx: LintContext, script: Script) -> Iterator[Hit]:
+    """The driver's .run installer, or the CUDA runfile told `--driver`, named in a RUN (variables expanded)."""
+    words = _words(script)
+    texts = {word.text for word in words}
+    for word in words:
+        name = word.text.split("?", 1)[0].split("#", 1)[0]
+        if nvidia.is_driver_installer(name):
+            yield Hit(ctx.line_in(script, word.line, name.rsplit("/", 1)[-1]),
+                      f"RUN uses the NVIDIA driver installer {name.rsplit('/', 1)[-1]}", fix=_FIX)
+            return
+        if nvidia.is_cuda_runfile(name) and "--driver" in texts:
+            yield Hit(ctx.line_in(script, word.line, "--driver"),
+                      f"RUN installs the driver from the CUDA runfile {name.rsplit('/', 1)[-1]} (--driver)",
+                      fix="Run the CUDA runfile with --toolkit only")
+            return
+
+
+def _words(script: Script) -> List[shell.Word]:
+    if ".run" not in script.text and "$" not in script.text:
+        return []  # the installers are .run files, named literally or by a variable
+    return shell.mentioned_words(script.text, script.step.vars)
 
 
 def gpu_without_toolkit(ctx: LintContext) -> Iterator[Hit]:
+    """SM121: a GPU image whose base is known to carry no CUDA and that installs none."""
+    found = _missing_toolkit(ctx)
+    if found is not None and found[1].known:
+        why, base = found
+        source = "the image is built FROM scratch" if base.reference.lower() == "scratch" else (
+            f"the base image {base.reference} carries none")
+        yield Hit(ctx.final.instruction.start_line,  # type: ignore[union-attr]
+                  f"{why}, but it has no CUDA toolkit: nothing in the Dockerfile installs it and {source}",
+                  fix="Start FROM an nvidia/cuda image (-base, -runtime or -devel), or install cuda-toolkit-X-Y "
+                      "or CUDA wheels")
+
+
+def toolkit_unseen(ctx: LintContext) -> Iterator[Hit]:
+    """SM122: a GPU image whose base image may or may not carry CUDA: only the built image can say."""
+    found = _missing_toolkit(ctx)
+    if found is not None and not found[1].known:
+        why, base = found
+        yield Hit(ctx.final.instruction.start_line,  # type: ignore[union-attr]
+                  f"{why}; nothing in the Dockerfile installs the CUDA toolkit, and the base image "
+                  f"{base.reference or '(unset)'} may or may not carry it: `sm-lint check --image IMAGE` or "
+                  "`sm-lint inspect IMAGE` settles it on the built image",
+                  fix="Check the built image, or start FROM an nvidia/cuda image")
+
+
+def _missing_toolkit(ctx: LintContext) -> Optional[Tuple[str, nvidia.BaseImage]]:
+    """(why the image is a GPU image, its base) when it is one and the Dockerfile shows no toolkit."""
     if ctx.final is None or ctx.gpu_mode == "false":
-        return
-    gpu, toolkit = _evidence(ctx)
+        return None
+    gpu, toolkit = ctx.cuda_evidence()
     if toolkit:
-        return
+        return None
     if ctx.gpu_mode == "true":
         why = "the image is for GPU (--gpu / gpu = true)"
     elif gpu:
         why = f"the image looks like a GPU image ({gpu[0].what}, line {gpu[0].line})"
     else:
-        return
-    root = ctx.final.root
-    base = nvidia.BaseImage(root.base)
-    if base.flavour == "cuda-base":
-        detail = (f"the base image {root.base} is the -base flavour, which has only the CUDA runtime "
-                  "(libcudart), not the CUDA libraries (cuBLAS, cuFFT, NCCL...) that frameworks load")
-    elif root.base.lower() == "scratch" or base.flavour is not None:
-        detail = "nothing in the Dockerfile installs it"
-    else:
-        detail = (f"the Dockerfile installs none and the base image {root.base} is not a known CUDA image; "
-                  "if the base carries it, `sm-lint inspect IMAGE` can confirm it on the built image")
-    yield Hit(ctx.final.instruction.start_line, f"{why}, but it has no CUDA toolkit: {detail}",
-              fix="Start FROM an nvidia/cuda -runtime or -devel image, or install cuda-toolkit-X-Y or CUDA wheels")
+        return None
+    return why, nvidia.BaseImage(ctx.final.root.base)
 
 
-def _evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
+def evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
     """One pass over the final image: what says "GPU image", and what says "CUDA toolkit"."""
     gpu: List[Evidence] = []
     toolkit: List[Evidence] = []
@@ -98,12 +130,11 @@ def _evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
     for script, pkg in ctx.packages:
         says_gpu, says_toolkit = _package_says(pkg)
         if says_gpu or says_toolkit:
-            evidence = Evidence(ctx.line_in(script, pkg.line, pkg.package),
-                                f"{pkg.manager} installs {pkg.spec or pkg.package}")
+            found = Evidence(ctx.line_in(script, pkg.line, pkg.package), f"{pkg.manager} installs {pkg.spec or pkg.package}")
             if says_gpu:
-                gpu.append(evidence)
+                gpu.append(found)
             if says_toolkit:
-                toolkit.append(evidence)
+                toolkit.append(found)
     for stage in ctx.lineage:
         for step in stage.steps:
             if step.instruction.keyword == "ENV":
@@ -111,32 +142,37 @@ def _evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
                 if hit:
                     gpu.append(Evidence(step.instruction.start_line, f"ENV {hit}"))
     for script in ctx.scripts:
-        if ".run" in script.text and "--toolkit" in script.text and any(
-                nvidia.is_cuda_runfile(w.strip("\"'")) for w in script.text.split()):
+        words = _words(script)
+        if any(w.text == "--toolkit" for w in words) and any(nvidia.is_cuda_runfile(w.text) for w in words):
             toolkit.append(Evidence(script.first_line, "the CUDA runfile installer with --toolkit"))
     if ctx.final is not None:
         for copy in ctx.final.copies:
-            if "libcudart.so" in copy.source or copy.destination.startswith("/usr/local/cuda"):
+            if nvidia.is_toolkit_file(copy.source) or copy.destination.startswith("/usr/local/cuda"):
                 toolkit.append(Evidence(copy.instruction.start_line, f"{copy.instruction.keyword} {copy.destination}"))
     return sorted(gpu), toolkit
 
 
+def _kind(pkg: shell.PackageInstall) -> Optional[nvidia.PackageKind]:
+    if pkg.manager == "pip":
+        return nvidia.package_kind(_name(pkg.package), "pip") or nvidia.package_kind(_requirement(pkg.spec), "pip")
+    if pkg.manager in nvidia.MANAGER_GROUPS["conda"]:
+        return nvidia.package_kind(_name(pkg.package.split("::")[-1]), pkg.manager)
+    return nvidia.package_kind(pkg.package, pkg.manager)
+
+
 def _package_says(pkg: shell.PackageInstall) -> Tuple[bool, bool]:
     """(is GPU evidence, is toolkit evidence) for one installed package."""
-    if pkg.manager in SYSTEM_MANAGERS:
-        name = pkg.package.split("=")[0]
-        toolkit = nvidia.is_toolkit_package(name)
-        return toolkit or nvidia.is_driver_package(name), toolkit
-    if pkg.manager in CONDA_MANAGERS:
-        cuda = nvidia.is_conda_toolkit(_conda_name(pkg.package))
-        return cuda, cuda
-    if pkg.manager in PIP_MANAGERS:
-        if _pip_cuda(pkg):
+    if pkg.manager == "pip" and nvidia.is_torch(_name(pkg.package)):
+        spec = pkg.spec or pkg.package
+        if nvidia.is_torch_cuda(spec, pkg.index):
             return True, True
         # Linux x86_64 torch wheels from PyPI depend on the nvidia-*-cu12 runtime wheels, but a
         # plain `pip install torch` says nothing about whether the image is meant for GPUs.
-        return False, _name(pkg.package) == "torch" and not _cpu_index(pkg.index)
-    return False, False
+        return False, _name(pkg.package) == "torch" and not nvidia.is_torch_cpu(spec, pkg.index)
+    found = _kind(pkg)
+    if found is None or found.kind == "neither":
+        return False, False
+    return True, found.kind == "toolkit"
 
 
 def _name(package: str) -> str:
@@ -145,16 +181,15 @@ def _name(package: str) -> str:
     return package.lower().replace("_", "-")
 
 
-def _conda_name(package: str) -> str:
-    return _name(package.split("::")[-1])
-
-
-def _pip_cuda(pkg: shell.PackageInstall) -> bool:
-    name = _name(pkg.package)
-    if name in ("torch", "torchvision", "torchaudio"):
-        return nvidia.is_torch_cuda(pkg.spec or pkg.package, pkg.index)
-    return nvidia.is_pip_cuda(name) or nvidia.is_pip_cuda((pkg.spec or "").split("==")[0])
-
-
-def _cpu_index(index: Optional[str]) -> bool:
-    return bool(index and "/cpu" in index)
+def _requirement(spec: Optional[str]) -> str:
+    """`jax[cuda12]>=0.4` -> `jax[cuda12]`: the name with its extras, for the wheel tables."""
+    spec = (spec or "").strip().lower()
+    start, end = spec.find("["), spec.find("]")
+    if start > 0:
+        spec = spec[:start].replace("_", "-") + spec[start:]
+    cut = end + 1 if end >= 0 else len(spec)
+    for stop in "=<>!~;@ ":
+        found = spec.find(stop, cut)
+        if found >= 0:
+            spec = spec[:found]
+    return spec
