@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Iterator, Optional, Tuple
 
-from sm_lint.dockerfile import shell
+from sm_lint import pid1
 from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
 from sm_lint.dockerfile.stages import Command
 from sm_lint.findings import Hit
@@ -35,10 +35,11 @@ def shell_form_entrypoint(ctx: LintContext) -> Iterator[Hit]:
     extra = ""
     if ep.text.split(None, 1)[:1] == ["exec"]:
         extra = "; `exec` makes the program PID 1 but cannot bring the arguments back"
+    stop = _stop_part(ep.argv, ctx)
     yield Hit(
         ep.instruction.start_line,
         f"ENTRYPOINT is in shell form{_origin(ep, ctx)}: Docker runs `{shell_words} \"{ep.text}\"`, so "
-        f"ContainerArguments and CMD are silently dropped and {ep.argv[0]} is PID 1, which ignores SIGINT{extra}",
+        f"ContainerArguments and CMD are silently dropped{extra}" + (f"; {stop}" if stop else ""),
         fix=_exec_form_fix("ENTRYPOINT", ep.text),
     )
 
@@ -49,15 +50,37 @@ def shell_form_cmd(ctx: LintContext) -> Iterator[Hit]:
         return
     cmd, ep = final.cmd, final.entrypoint
     if ep is None or (ep.exec_form and not ep.argv):
-        yield Hit(cmd.instruction.start_line,
-                  f"CMD is in shell form{_origin(cmd, ctx)} and is the command that runs: "
-                  f"{cmd.argv[0]} becomes PID 1 and ignores SIGINT, so the job cannot stop gracefully",
-                  fix=_exec_form_fix("CMD", cmd.text))
+        # ContainerArguments replace this CMD whole, so the stop signal is the only harm.
+        stop = _stop_part(cmd.argv, ctx)
+        if stop:
+            yield Hit(cmd.instruction.start_line,
+                      f"CMD is in shell form{_origin(cmd, ctx)} and is the command that runs: {stop}",
+                      fix=_exec_form_fix("CMD", cmd.text))
     elif ep.exec_form:
         yield Hit(cmd.instruction.start_line,
                   f"CMD is in shell form{_origin(cmd, ctx)}, so the exec-form ENTRYPOINT receives "
                   f"{list(cmd.argv)!r} as its arguments",
                   fix=_exec_form_fix("CMD", cmd.text))
+
+
+def _base_shell(ctx: LintContext) -> pid1.Shell:
+    """/bin/sh of the final image as far as the Dockerfile shows it: from the external base image."""
+    if ctx.final is None:
+        return pid1.UNKNOWN
+    base = ctx.final.root.base
+    if base.lower() == "scratch":
+        return pid1.Shell("", "the image is built FROM scratch")
+    return pid1.base_image_shell(base)
+
+
+def _stop_part(argv: Tuple[str, ...], ctx: LintContext) -> str:
+    """What a shell-form command's shell does with the stop signal, as sure as it is known."""
+    shell = pid1.shell_named(argv[0], _base_shell(ctx))
+    verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name)
+    return pid1.stop_sentence(verdict, shell, settle=_SETTLE)
+
+
+_SETTLE = "`sm-lint check --image IMAGE` or `sm-lint run IMAGE --scenario stop` settles it"
 
 
 def malformed_json_form(ctx: LintContext) -> Iterator[Hit]:
@@ -110,30 +133,28 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
     interpreter = program if is_shell(program) else shebang_shell(text)
     if interpreter is None:
         return
-    last = shell.final_command(text, {})
-    if last is None or last.via_exec or shell.forwards_signals(text):
+    shell = pid1.shell_named(interpreter, _base_shell(ctx))
+    verdict = pid1.analyse(text, inline=False, shell=shell.name)
+    stop = pid1.stop_sentence(verdict, shell, settle=_SETTLE)
+    if not stop:
         return
+    work = verdict.work
+    where = f" on its line {work.line + 1}" if work is not None else ""
     yield Hit(setter.instruction.start_line,
               f"the entrypoint script {script_path} (from line {copy.instruction.start_line}) runs "
-              f"`{' '.join(last.words)}` on its line {last.line + 1} without `exec`: the {interpreter} "
-              "running the script stays PID 1, ignores SIGINT and does not pass it on",
-              fix=f"End the script with `exec {' '.join(last.words)}`")
+              f"`{pid1.words(work)}`{where} without `exec`: {stop}",
+              fix=pid1.fix(verdict, script_file=True))
 
 
 def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: LintContext) -> Iterator[Hit]:
-    script = argv[2]
-    last = shell.final_command(script, {})
-    if last is None or last.via_exec or shell.forwards_signals(script):
-        return
-    # Verified with bash 5.2 and dash 0.5.12: `bash -c` execs its last simple command itself,
-    # dash (Debian's /bin/sh) and busybox ash do not.
-    if program == "bash" and not _SHELL_LIST.search(script.strip()):
+    shell = pid1.shell_named(program, _base_shell(ctx))
+    verdict = pid1.analyse(argv[2], inline=True, shell=shell.name)
+    stop = pid1.stop_sentence(verdict, shell, settle=_SETTLE)
+    if not stop:
         return
     yield Hit(setter.instruction.start_line,
-              f"`{program} -c` runs `{' '.join(last.words)}` without `exec`: the shell stays PID 1, ignores "
-              "SIGINT and does not pass it on",
-              fix=f"Write `exec {' '.join(last.words)}` in the script, or use the program as the exec-form "
-                  "ENTRYPOINT directly")
+              f"`{program} -c` runs `{pid1.words(verdict.work)}` without `exec`: {stop}",
+              fix=pid1.fix(verdict) + ", or use the program as the exec-form ENTRYPOINT directly")
 
 
 def _effective_argv(ep: Optional[Command], cmd: Optional[Command]) -> Tuple[Tuple[str, ...], Optional[Command]]:
@@ -163,6 +184,5 @@ def _json_suggestion(text: str) -> str:
     return "[" + ", ".join('"' + item.replace('"', '\\"') + '"' for item in items) + "]"
 
 
-_SHELL_LIST = re.compile(r"[;&|\n`]|\$\(")  # more than one simple command
 _SHELL_SYNTAX = re.compile(r"[;&|<>`]|\$[{(A-Za-z_]")
 _LOOSE_WORDS = re.compile(r"""'[^']*'|"[^"]*"|[^\s,]+""")
