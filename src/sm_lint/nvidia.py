@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, NamedTuple, Optional, Pattern, Tuple
 
 DATA = Path(__file__).with_name("data") / "nvidia.toml"
-KINDS = ("neither", "driver", "toolkit", "gpu")  # precedence when several entries match one name
+KINDS = ("neither", "driver+toolkit", "driver", "toolkit", "gpu")  # precedence when several entries match
 MANAGER_GROUPS = {
     "system": ("apt", "apt-get", "aptitude", "dpkg", "yum", "dnf", "microdnf", "tdnf", "rpm", "zypper", "apk"),
     "conda": ("conda", "mamba", "micromamba"),
@@ -97,9 +97,17 @@ def knowledge() -> Knowledge:
 
 
 class PackageKind(NamedTuple):
-    kind: str  # driver, toolkit, gpu or neither
+    kind: str  # driver, toolkit, driver+toolkit, gpu or neither
     name: str  # the package name that matched (a package file or glob gives the name it stands for)
     guessed: bool  # True when a glob or an unset variable had to be filled in to match
+
+    @property
+    def driver(self) -> bool:
+        return self.kind in ("driver", "driver+toolkit")
+
+    @property
+    def toolkit(self) -> bool:
+        return self.kind in ("toolkit", "driver+toolkit")
 
 
 def package_kind(word: str, manager: str) -> Optional[PackageKind]:
@@ -145,12 +153,12 @@ def _candidate_names(word: str, group: str) -> List[str]:
 
 def is_driver_package(name: str, manager: str = "apt") -> bool:
     found = package_kind(name, manager)
-    return found is not None and found.kind == "driver"
+    return found is not None and found.driver
 
 
 def is_toolkit_package(name: str, manager: str = "apt") -> bool:
     found = package_kind(name, manager)
-    return found is not None and found.kind == "toolkit"
+    return found is not None and found.toolkit
 
 
 def is_torch(name: str) -> bool:
@@ -279,7 +287,7 @@ def _coverage_table(section: str, kind: str) -> str:
 def _coverage_rows(k: Knowledge, section: str, kind: str) -> Iterator[Tuple[str, str, str]]:
     if section == "packages":
         for entry in k.entries:
-            if entry["kind"] == kind:
+            if kind in entry["kind"].split("+"):  # driver+toolkit rows belong to both tables
                 yield (f"{entry['manager']}: {entry['distro']}", ", ".join(f"`{n}`" for n in entry["names"]),
                        entry["source"])
     elif section == "files":

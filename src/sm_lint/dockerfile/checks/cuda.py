@@ -26,7 +26,7 @@ class Evidence(NamedTuple):
 def driver_bundled(ctx: LintContext) -> Iterator[Hit]:
     for script, pkg in ctx.packages:
         found = _kind(pkg)
-        if found is None or found.kind != "driver":
+        if found is None or not found.driver:
             continue
         what = (f"which names the NVIDIA driver package {found.name}" if found.guessed
                 else "which is or pulls in the NVIDIA driver")
@@ -172,7 +172,7 @@ def _package_says(pkg: shell.PackageInstall) -> Tuple[bool, bool]:
     found = _kind(pkg)
     if found is None or found.kind == "neither":
         return False, False
-    return True, found.kind == "toolkit"
+    return True, found.toolkit
 
 
 def _name(package: str) -> str:
