@@ -105,6 +105,21 @@ provision_browser() {
 }
 provision_browser
 
+# Real NVIDIA/CUDA packages for tests/test_real_packages.py: tests/realpkgs.py fetches them from
+# Debian's registry with apt-get under a private configuration in tests/.cache (never /etc/apt) that
+# trusts only Debian's archive key; apt-get and dpkg-deb come with Debian and Ubuntu, the key
+# (debian-archive-keyring) not with Ubuntu. Without it those tests skip, and fail under CI=true.
+provision_realpkgs() {
+  [ -e "${SM_LINT_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}" ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: note: no Debian archive keyring and this is not a root Debian machine; the" \
+      "real-package tests will skip (and fail under CI=true)" >&2
+    return 0
+  fi
+  apt_install debian-archive-keyring
+}
+provision_realpkgs
+
 # Microsoft's SARIF validator (npm's @microsoft/sarif-multitool-linux, a self-contained .NET binary)
 # checks the SARIF reports beyond the JSON schema; installed with npm into .tools/ once.
 provision_sarif_validator() {
