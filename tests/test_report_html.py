@@ -166,7 +166,7 @@ def test_every_finding_is_an_article_with_its_hooks() -> None:
     report, findings = check_report(["fixtures/example"])
     dom = page(report)
     articles = dom.find_all("article", "finding")
-    assert len(findings) == 7
+    assert len(findings) == 6
     assert [(a.attrs["data-rule"], a.attrs["data-severity"], a.attrs["data-line"], a.attrs["data-path"])
             for a in articles] == [(f.rule, f.severity.label, str(f.location.line), f.location.path) for f in findings]
     assert {a.attrs["data-layer"] for a in articles} == {"dockerfile"}
@@ -181,15 +181,15 @@ def test_summary_verdict_counts_and_layers() -> None:
     summary = page(report).find(id="summary")
     assert summary.attrs["data-verdict"] == "failed" and summary.attrs["data-fail-on"] == "warning"
     assert {s: int(summary.attrs[f"data-count-{s}"]) for s in ("error", "warning", "info")} == counts(findings) \
-        == {"error": 5, "warning": 1, "info": 1}
-    assert "6 of 7 findings at or above warning" in " ".join(summary.find(cls="verdict-why").text().split())
+        == {"error": 4, "warning": 1, "info": 1}
+    assert "5 of 6 findings at or above warning" in " ".join(summary.find(cls="verdict-why").text().split())
     layers = {e.attrs["data-layer"]: e.attrs["data-status"] for e in summary.find_all(cls="layer")}
     assert layers == {"dockerfile": "fail", "image": "not-run", "runtime": "not-run"}
     donut = summary.find("svg", "donut")
     assert [c.attrs["data-severity"] for c in donut.find_all("circle", "seg")] == ["error", "warning", "info"]
     assert sum(float(c.attrs["stroke-dasharray"].split()[0]) for c in donut.find_all("circle", "seg")) == \
         pytest.approx(100, abs=0.01)
-    assert "7 findings: 5 errors, 1 warning, 1 info" in donut.find("title").text()
+    assert "6 findings: 4 errors, 1 warning, 1 info" in donut.find("title").text()
 
 
 def test_passing_and_never_failing_runs(tmp_path: Path) -> None:
