@@ -39,3 +39,12 @@ def test_layer_by_layer_reports_see_the_image_side_of_a_merged_defect() -> None:
         ("SM210", "registry.example/img:1", Severity.ERROR)]
     assert twins[0].message == "the same defect as SM110 at Dockerfile:4, reported once, there"
     assert image_twins([finding("SM101", 5)]) == []  # nothing merged, nothing to mirror
+
+
+def test_the_image_answers_whether_an_unknown_base_carries_cuda() -> None:
+    """SM122 says only the built image can tell; with the image, SM221 tells (or nothing does)."""
+    with_toolkit = merge([finding("SM122", 1)], [], "img:1", image_has_command=True, image_has_toolkit=True)
+    assert with_toolkit == []
+    without = merge([finding("SM122", 1)], [finding("SM221")], "img:1", image_has_command=True,
+                    image_has_toolkit=False)
+    assert [f.rule for f in without] == ["SM221"]

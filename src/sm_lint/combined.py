@@ -27,7 +27,7 @@ SAME_DEFECT: Dict[str, FrozenSet[str]] = {
 
 def merge(dockerfile: List[Finding], image: List[Finding], image_name: str,
           image_has_command: bool, image_has_toolkit: bool) -> List[Finding]:
-    settled = set()
+    settled = {"SM122"}  # "the base may carry CUDA": the image says whether it does (SM221 when not)
     if image_has_command:
         settled.add("SM104")
     if image_has_toolkit:
