@@ -1,0 +1,7 @@
+#!/bin/bash
+
+sleep 6
+
+python3 /workspace/pytorch-check.py
+
+sleep infinity
