@@ -48,3 +48,13 @@ def test_the_image_answers_whether_an_unknown_base_carries_cuda() -> None:
     without = merge([finding("SM122", 1)], [finding("SM221")], "img:1", image_has_command=True,
                     image_has_toolkit=False)
     assert [f.rule for f in without] == ["SM221"]
+
+
+def test_a_sh_c_entrypoint_is_one_defect_in_both_layers() -> None:
+    """An exec-form ["/bin/sh", "-c", ...] is SM105 in the Dockerfile and SM201 in the image (the
+    config cannot tell it from shell form); a script read from the image is SM203."""
+    merged = merge([finding("SM105", 3)], [finding("SM201", evidence=("the image's /bin/sh is /usr/bin/dash: dash",))],
+                   "img:1", True, True)
+    assert [f.rule for f in merged] == ["SM105"]
+    assert merged[0].evidence == ("confirmed in the built image img:1 (SM201)", "the image's /bin/sh is /usr/bin/dash: dash")
+    assert [f.rule for f in merge([finding("SM105", 3)], [finding("SM203")], "img:1", True, True)] == ["SM105"]

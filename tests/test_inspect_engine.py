@@ -49,9 +49,10 @@ RUN rm /opt/ml/tmp.txt && rm -rf /opt/ml/d /opt/ml/gone && mkdir /opt/ml/d && ec
  && echo version-two > /opt/ml/config.json
 ENTRYPOINT echo hi
 """
-SHELL_FORM_MESSAGE = ("the image's Entrypoint is shell form ['/bin/sh', '-c', 'echo hi'] "
-                      "(set by `ENTRYPOINT [\"/bin/sh\" \"-c\" \"echo hi\"]`): ContainerArguments are silently "
-                      "dropped and the shell is PID 1, which ignores SIGINT")
+# `echo hi` is no long-running work: the message states only the certain harm.
+SHELL_FORM_MESSAGE = ("the image's Entrypoint runs its command through a shell, ['/bin/sh', '-c', 'echo hi'] "
+                      "(set by `ENTRYPOINT [\"/bin/sh\" \"-c\" \"echo hi\"]`): ContainerArguments never reach the "
+                      "program (`sh -c` gives them to the code as $0, $1, ..., which it does not use)")
 
 
 # -- running the CLI ---------------------------------------------------------------------------

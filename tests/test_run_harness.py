@@ -318,9 +318,12 @@ def test_sleep_as_pid1_has_no_handler(images: Images, config_file: Path) -> None
 
 def test_shell_form_entrypoint_is_a_shell_that_does_not_forward(images: Images, config_file: Path) -> None:
     result = harness(images.shell_form, config_file, scenarios=("stop",), stop_after=1, grace=1)
-    # busybox sh catches SIGINT itself (SigCgt has it: no SM311), only to act on it after its
-    # foreground child has exited, which the child never does: SIGKILL ends both.
-    assert rules(result) == ["SM310", "SM312"]
+    # busybox sh catches SIGINT itself (SigCgt has it), only to act on it after its foreground
+    # child has exited, which the child never does: SIGKILL ends both. SM311 predicts it from
+    # the shell with a child and no trap in its code.
+    assert rules(result) == ["SM310", "SM311", "SM312"]
+    sm311 = [f for f in result.findings if f.rule == "SM311"][0]
+    assert "is a shell with `/bin/busybox sleep 600` as its child and no trap for SIGINT" in sm311.message
     sm312 = [f for f in result.findings if f.rule == "SM312"][0]
     assert "`/bin/sh -c /bin/busybox sleep 600; echo done`" in sm312.message
     assert "sleep 600" in sm312.message.split("runs", 1)[1]

@@ -2,18 +2,21 @@
 send the stop signal (SIGINT by default: "StopProcessingJob ... sends the SIGINT and SIGKILL
 signals", Processing page), wait the grace, then SIGKILL, and report the timeline.
 
-SM311 is the timing-free prediction, made before the signal is sent, from /proc/<pid>/status
-(procstatus.py). SM310 is the observation: the container needed SIGKILL. SM312 names the usual
+SM311 is the timing-free prediction, made before the signal is sent: from /proc/<pid>/status
+(procstatus.py), or, when PID 1 is a shell with a child, from the shell's code (pid1.py: a shell
+that did not exec and has no trap for the signal only waits for the child, which never gets it). SM310 is the observation: the container needed SIGKILL. SM312 names the usual
 cause: PID 1 is a shell or wrapper with the real work in a child, which the signal never reaches.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 import threading
 import time
 from pathlib import Path
 from typing import List, Optional, Pattern, Tuple
 
+from sm_lint import pid1
 from sm_lint.contract import SHELLS
 from sm_lint.findings import Hit
 from sm_lint.harness.job import Job, Limits
@@ -75,6 +78,24 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
                                                 f"SigIgn {masks.ignored:#018x}: {names(masks.ignored)}"))))
         elif masks is None:
             facts.append((f"PID 1 of {host}", f"signal masks not readable ({source}): no SM311 prediction"))
+        elif command and children and _shell(command):
+            code = shell_code(job, host, command)
+            verdict = pid1.analyse(code[0], code[1], shell="dash") if code is not None else None
+            # Seen running: the shell did not exec, whichever it is ("dash" never does), so only a
+            # trap in its code could still act on the signal.
+            if verdict is not None and verdict.kind == pid1.CHILD:
+                hits.append(("SM311", Hit(0, f"{host}: PID 1 ({_short(command)}) is a shell with {_short(children[0])} "
+                                             f"as its child and no trap for {name}: it catches {name} but only waits "
+                                             "for the child, which never receives it, so the job cannot be stopped "
+                                             "gracefully",
+                                          fix="`exec` the program as the last command (or use exec form), or "
+                                              f"forward {name} with `trap 'kill -TERM $child' {name[3:]} TERM` and "
+                                              "`wait`",
+                                          evidence=(f"SigCgt {masks.caught:#018x}: {names(masks.caught)}",
+                                                    f"children: {', '.join(children[:3])}"))))
+            elif code is None:
+                facts.append((f"PID 1 of {host}", "a shell with a child whose code could not be read: "
+                                                  "no SM311 prediction"))
     signalled = timeline.add(f"{name} sent")
     job.signal(name)
     job.wait(grace)
@@ -169,6 +190,42 @@ def _wait_ready(job: Job, stop_after: float, ready_log: Optional[Pattern[str]], 
         if job.poll():  # ended without ever logging the line
             return False
     return f"log matched {ready_log.pattern!r}" if matched.is_set() else False
+
+
+def _shell(command: str) -> bool:
+    words = command.split()
+    return bool(words) and (words[0].rsplit("/", 1)[-1] in SHELLS or (
+        len(words) > 1 and words[0].rsplit("/", 1)[-1] == "busybox" and words[1] in SHELLS))
+
+
+def shell_code(job: Job, host: str, command: str) -> Optional[Tuple[str, bool]]:
+    """The code PID 1's shell runs, (text, True) for `-c`, (text, False) for a script file read
+    from the container; None when it cannot be known."""
+    container = job.containers[host]
+    attrs = container.attrs or {}
+    argv = [attrs.get("Path") or ""] + list(attrs.get("Args") or [])
+    words = command.split()
+    if words[0].rsplit("/", 1)[-1] == "busybox":
+        words = words[1:]
+    if "-c" in argv[1:-1] and command.startswith(argv[0]):
+        return argv[argv.index("-c", 1) + 1], True
+    if "-c" in words[1:]:
+        return command.split(" -c ", 1)[1] if " -c " in command else None, True  # type: ignore[return-value]
+    script = next((word for word in words[1:] if not word.startswith("-")), None)
+    if script is None:
+        return None
+    try:
+        import io
+        import tarfile
+
+        workdir = (attrs.get("Config") or {}).get("WorkingDir") or "/"
+        stream, _ = container.get_archive(posixpath.join(workdir, script))
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            data = tar.extractfile(member).read(1 << 20) if member is not None else None  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - gone, a link, unreadable: no prediction
+        return None
+    return (data.decode("utf-8", "replace"), False) if data is not None else None
 
 
 def _wrapper(command: str) -> bool:

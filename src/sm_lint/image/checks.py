@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from sm_lint import contract, nvidia
+from sm_lint import contract, nvidia, pid1
 from sm_lint.dockerfile.paths import under_opt_ml
 from sm_lint.findings import Hit
 from sm_lint.image.model import FileEntry, ImageView
@@ -72,14 +72,108 @@ def shell_form_command(ctx: ImageContext) -> Iterator[Hit]:
     config = ctx.view.config
     if contract.is_shell_form(config.entrypoint, config.shell):
         assert config.entrypoint is not None
-        yield Hit(0, f"the image's Entrypoint is shell form {list(config.entrypoint)!r}{_created_by(ctx.view, 'ENTRYPOINT')}: "
-                     "ContainerArguments are silently dropped and the shell is PID 1, which ignores SIGINT",
-                  fix="Rebuild with an exec-form ENTRYPOINT [\"program\", \"arg\"]")
+        stop, evidence = _shell_stop(ctx, config.entrypoint)
+        yield Hit(0, f"the image's Entrypoint runs its command through a shell, {list(config.entrypoint)!r}"
+                     f"{_created_by(ctx.view, 'ENTRYPOINT')}: ContainerArguments never reach the program"
+                     f"{_dollar_zero(config.entrypoint[-1])}" + (f"; {stop}" if stop else ""),
+                  fix="Rebuild with an exec-form ENTRYPOINT [\"program\", \"arg\"]", evidence=evidence)
     elif not config.entrypoint and contract.is_shell_form(config.cmd, config.shell):
         assert config.cmd is not None
-        yield Hit(0, f"the image runs its Cmd in shell form {list(config.cmd)!r}{_created_by(ctx.view, 'CMD')}: "
-                     "the shell is PID 1 and ignores SIGINT",
-                  fix="Rebuild with an exec-form ENTRYPOINT or CMD")
+        stop, evidence = _shell_stop(ctx, config.cmd)
+        if stop:  # ContainerArguments replace a Cmd whole: the stop signal is the only harm
+            yield Hit(0, f"the image runs its Cmd through a shell, {list(config.cmd)!r}"
+                         f"{_created_by(ctx.view, 'CMD')}: {stop}",
+                      fix="Rebuild with an exec-form ENTRYPOINT or CMD", evidence=evidence)
+
+
+def _dollar_zero(script: str) -> str:
+    if re.search(r"\$(?:@|\*|\{?[1-9@*])", script):
+        return " as its arguments (`sh -c` makes the first one $0, which \"$@\" leaves out)"
+    return " (`sh -c` gives them to the code as $0, $1, ..., which it does not use)"
+
+
+def _shell_stop(ctx: ImageContext, argv: Sequence[str]) -> Tuple[str, Tuple[str, ...]]:
+    """The stop-signal sentence for a `sh -c` command of the image, and the evidence line
+    naming which shell /bin/sh is in this image."""
+    shell = pid1.shell_named(argv[0], _sh(ctx.view))
+    verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name)
+    stop = pid1.stop_sentence(verdict, shell, settle=_settle(ctx.view))
+    return stop, ((f"{shell.how}: {shell.name}",) if stop and shell.known and shell.how else ())
+
+
+def _sh(view: ImageView) -> "pid1.Shell":
+    return pid1.image_shell(view.files, view.shells)
+
+
+def _settle(view: ImageView) -> str:
+    image = view.reference or view.source
+    return f"`sm-lint run {image} --scenario stop` settles it"
+
+
+_INITS = frozenset({"tini", "tini-static", "dumb-init", "catatonit", "s6-svscan"})
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_SHEBANG = re.compile(r"#!\s*(\S+)(?:[ \t]+(\S+))?")
+
+
+def entrypoint_script(ctx: ImageContext) -> Iterator[Hit]:
+    """SM203: the command that runs is a shell script in the image that leaves the shell as PID 1."""
+    view = ctx.view
+    config = view.config
+    argv = contract.resolve(config.entrypoint, config.cmd, ctx.container_entrypoint, ctx.container_arguments,
+                            config.shell).argv
+    if not argv or contract.is_shell_form(argv, config.shell):
+        return  # nothing runs, or `sh -c` (SM201)
+    program = argv[0].rsplit("/", 1)[-1]
+    if program in _INITS:
+        return  # an init forwards signals itself
+    if program in contract.SHELLS or program == "busybox":
+        rest = argv[2:] if program == "busybox" and argv[1:2] in (["sh"], ["ash"]) else argv[1:]
+        if not rest or rest[0].startswith("-"):
+            return  # `sh -c ...` with options first, `sh` alone: not a script file
+        script, interpreter = rest[0], argv[0] if program != "busybox" else "ash"
+    else:
+        script, interpreter = argv[0], ""
+    path = _find(view, script)
+    text = view.scripts.get(path) if path else None
+    if text is None:
+        return
+    if not interpreter:
+        match = _SHEBANG.match(text)
+        if match is None:
+            return
+        interpreter = match.group(2) if match.group(1).endswith("/env") and match.group(2) else match.group(1)
+        if match.group(1).rsplit("/", 1)[-1] == "busybox" and match.group(2) in ("sh", "ash"):
+            interpreter = "ash"
+    name = interpreter.rsplit("/", 1)[-1]
+    if name not in contract.SHELLS:
+        return
+    shell = pid1.shell_named(name, _sh(view)) if name != "sh" or interpreter in ("sh", "/bin/sh") else \
+        pid1.image_shell(view.files, view.shells, interpreter)
+    verdict = pid1.analyse(text, inline=False, shell=shell.name)
+    stop = pid1.stop_sentence(verdict, shell, settle=_settle(view))
+    if not stop:
+        return
+    work = verdict.work
+    where = f" on its line {work.line + 1}" if work is not None else ""
+    entry = view.files.get(path)
+    yield Hit(0, f"the entrypoint script {path} runs `{pid1.words(work)}`{where} without `exec`: {stop}",
+              fix=pid1.fix(verdict, script_file=True) + " and rebuild",
+              evidence=(_describe(view, entry),) if entry is not None else ())
+
+
+def _find(view: ImageView, program: str) -> str:
+    """Where `program` (argv[0] or a script argument) is in the image: absolute, relative to the
+    working directory, or looked up on PATH; symlinks followed. "" when it is not there."""
+    if "/" in program:
+        candidates = [program if program.startswith("/") else (view.config.working_dir or "/").rstrip("/") + "/" + program]
+    else:
+        path_var = dict(view.config.env).get("PATH", _DEFAULT_PATH)
+        candidates = [folder.rstrip("/") + "/" + program for folder in path_var.split(":") if folder.startswith("/")]
+    for candidate in candidates:
+        resolved, entry = pid1.resolve(view.files, candidate)
+        if entry is not None and entry.kind == "file":
+            return resolved
+    return ""
 
 
 def arguments_dropped(ctx: ImageContext) -> Iterator[Hit]:
@@ -199,6 +293,7 @@ Check = Callable[[ImageContext], Iterable[Hit]]
 CHECKS: Dict[str, Check] = {
     "SM201": shell_form_command,
     "SM202": arguments_dropped,
+    "SM203": entrypoint_script,
     "SM204": nothing_to_run,
     "SM210": files_under_opt_ml,
     "SM220": driver_files,

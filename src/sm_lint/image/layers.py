@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from array import array
 from itertools import repeat
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from sm_lint.image.model import FileEntry
 from sm_lint.image.tarstream import (
@@ -52,7 +52,7 @@ class LayerListing:
     """What one pass over a layer keeps: parallel arrays, about 70 bytes per path plus the path."""
 
     __slots__ = ("paths", "kinds", "sizes", "links", "whiteouts", "opaques",
-                 "compression", "blob_size", "raw_hash", "diff_hash", "uncompressed")
+                 "compression", "blob_size", "raw_hash", "diff_hash", "uncompressed", "captured")
 
     def __init__(self) -> None:
         self.paths: List[str] = []
@@ -66,6 +66,9 @@ class LayerListing:
         self.uncompressed = 0
         self.raw_hash: Any = None
         self.diff_hash: Any = None
+        # path -> what _Capture kept of a few files: a script's text ("text", str) or which shell
+        # an executable named like one is ("shell", "busybox"); see capture_wanted
+        self.captured: Dict[str, Tuple[str, str]] = {}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -197,6 +200,10 @@ class LayerSink:
         listing.paths.append(path)
         listing.kinds.append(kind)
         listing.sizes.append(size if kind == FILE else 0)
+        if kind == FILE and size <= _SHELL_BINARY_MAX:
+            want = capture_wanted(path, size)
+            if want:
+                return _Capture(listing.captured, path, want)
         return None
 
     def _special(self, path: str) -> bool:
@@ -220,6 +227,70 @@ class LayerSink:
             if target in ("", ".", ".."):
                 raise FormatError(f"{self.what}: invalid whiteout {show(path)!r}")
             self.listing.whiteouts.append(f"{parent}/{target}")
+
+
+_SCRIPT_MAX = 64 << 10  # an entrypoint script is small; larger files are not read
+_SHELL_BINARY_MAX = 8 << 20
+_SHELL_NAMES = frozenset(("sh", "bash", "dash", "ash", "busybox"))
+_SCRIPT_DIRS = ("/usr/local/bin/", "/usr/local/sbin/", "/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/opt/",
+                "/app/", "/srv/", "/home/", "/root/", "/workspace/", "/code/", "/usr/src/", "/docker-entrypoint.d/")
+
+
+def capture_wanted(path: str, size: int) -> str:
+    """What to keep of a regular file while its layer streams past: "shell" for executables named
+    like a shell in a bin folder (which shell /bin/sh is), "text" for small files that may be an
+    entrypoint script (kept only when they are one: `#!` or `.sh`); "" for everything else.
+    Scripts are few, so this keeps the memory per path, not per byte."""
+    cut = path.rfind("/")
+    name = path[cut + 1:]
+    if name in _SHELL_NAMES and path[:cut].endswith("bin"):
+        return "shell"
+    if size > _SCRIPT_MAX:
+        return ""
+    if name.endswith((".sh", ".bash")) or cut == 0:
+        return "text"
+    if "." not in name and path.startswith(_SCRIPT_DIRS) and "/lib/" not in path and "/share/" not in path:
+        return "text"
+    return ""
+
+
+class _Capture:
+    """A member's data: kept as text when it is a script, or reduced to which shell it is."""
+
+    __slots__ = ("into", "path", "want", "data")
+
+    def __init__(self, into: Dict[str, Tuple[str, str]], path: str, want: str) -> None:
+        self.into, self.path, self.want = into, path, want
+        self.data = bytearray()
+
+    def write(self, data: Bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        data = bytes(self.data)
+        self.data = bytearray()
+        if self.want == "shell":
+            from sm_lint.pid1 import identify_binary
+
+            name = identify_binary(data)
+            if name:
+                self.into[self.path] = ("shell", name)
+            elif data[:2] == b"#!":
+                self.into[self.path] = ("text", data.decode("utf-8", "replace"))
+        elif data[:2] == b"#!" or self.path.endswith((".sh", ".bash")):
+            if b"\0" not in data[:1024]:
+                self.into[self.path] = ("text", data.decode("utf-8", "replace"))
+
+
+def captured(layers: Sequence[LayerListing], files: Dict[str, FileEntry]) -> Dict[str, Tuple[str, str]]:
+    """What was captured of the files in the final view (the version of the layer that won)."""
+    kept: Dict[str, Tuple[str, str]] = {}
+    for index, layer in enumerate(layers):
+        for path, value in layer.captured.items():
+            entry = files.get(path)
+            if entry is not None and entry.layer == index and entry.kind == "file":
+                kept[path] = value
+    return kept
 
 
 def merge(layers: Sequence[LayerListing]) -> Dict[str, FileEntry]:

@@ -1,7 +1,8 @@
 """Records for a built image: its config, its layers, and the merged filesystem view."""
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Tuple
+from types import MappingProxyType
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 
 class HistoryEntry(NamedTuple):
@@ -52,3 +53,7 @@ class ImageView(NamedTuple):
     layers: Tuple[Layer, ...]
     files: Dict[str, FileEntry]  # the merged view after whiteouts, keyed by path
     platforms: Tuple[str, ...] = ()  # all platforms an OCI index offered (for SM230 messages)
+    # What the loader kept of a few files (layers.capture_wanted): the text of small scripts, and
+    # which shell ("busybox", "bash") an executable named sh/bash/dash/ash/busybox is.
+    scripts: Mapping[str, str] = MappingProxyType({})
+    shells: Mapping[str, str] = MappingProxyType({})
