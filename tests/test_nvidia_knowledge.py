@@ -13,9 +13,15 @@ from sm_lint.catalogue import Catalogue
 REAL_GPU = Path(__file__).parent / "data" / "real-gpu"
 
 
+def test_the_compiled_twin_is_the_toml() -> None:
+    """sm-lint reads data/nvidia.json (fast); people edit data/nvidia.toml. After an edit:
+    `python -m sm_lint.nvidia` writes the JSON again."""
+    assert nvidia.knowledge() == nvidia.load_toml(), "run `python -m sm_lint.nvidia` after editing nvidia.toml"
+
+
 def test_every_entry_is_cited_and_compiles() -> None:
     k = nvidia.knowledge()
-    for entry in k.entries + k.files + k.base_entries:
+    for entry in k["package"] + k["file"] + k["base"]:
         assert entry["source"].startswith("https://"), entry
         assert entry["kind"] in ("driver", "toolkit", "driver+toolkit", "gpu", "neither", "compat", "none"), entry
         for pattern in [*entry.get("names", ()), *entry.get("paths", ()), entry.get("repository", "")]:
@@ -29,8 +35,7 @@ def test_rule_pages_render_the_tables(rule: str) -> None:
     assert "| where | names | source |" in page
     # every row a page asks for is there, with its source
     for section, kind in re.findall(r"<!-- coverage: (\w+) (\w+) -->", Catalogue.load()[rule].body):
-        rows = {"packages": nvidia.knowledge().entries, "files": nvidia.knowledge().files,
-                "bases": nvidia.knowledge().base_entries}[section]
+        rows = nvidia.knowledge()[{"packages": "package", "files": "file", "bases": "base"}[section]]
         for entry in rows:
             if kind in entry["kind"].split("+"):
                 assert entry["source"] in page, (rule, entry)

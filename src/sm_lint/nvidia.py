@@ -6,12 +6,14 @@ answers questions: what kind a package is, what kind a file in an image is, what
 """
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Pattern, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Pattern, Tuple
 
 DATA = Path(__file__).with_name("data") / "nvidia.toml"
+COMPILED = DATA.with_suffix(".json")
 KINDS = ("neither", "driver+toolkit", "driver", "toolkit", "gpu")  # precedence when several entries match
 MANAGER_GROUPS = {
     "system": ("apt", "apt-get", "aptitude", "dpkg", "yum", "dnf", "microdnf", "tdnf", "rpm", "zypper", "apk"),
@@ -26,12 +28,65 @@ _STAND_INS = ("535", "12-2", "x86_64-535.104.05", "", "535-server")
 _RPM_FILE = re.compile(r"^(.+?)-\d[^-]*-[^-]+?(?:\.[a-z0-9_]+)?$")
 
 
-class Knowledge(NamedTuple):
-    packages: Dict[str, List[Tuple[str, Pattern[str]]]]  # group -> [(kind, one regex of all names)] by precedence
-    entries: Tuple[dict, ...]  # the raw [[package]], [[file]], [[base]] tables, for the rule pages
-    files: Tuple[dict, ...]
-    bases: Tuple[Tuple[str, Pattern[str], Optional[Pattern[str]]], ...]
-    base_entries: Tuple[dict, ...]
+def _alternation(patterns: List[str], whole: bool = True) -> Pattern[str]:
+    """One regex for many; case-sensitive (re.I doubles the compile time): package names and image
+    references are lowercased before they are matched, file names keep their case."""
+    if not patterns:
+        return re.compile(r"(?!)")
+    body = "|".join(f"(?:{p})" for p in patterns)
+    return re.compile(f"^(?:{body})$" if whole else body)
+
+
+@lru_cache(maxsize=1)
+def knowledge() -> Dict[str, Any]:
+    """The tables of data/nvidia.toml. Read from its compiled twin data/nvidia.json (json parses in
+    well under a millisecond, tomllib's import and parse cost tens: this runs on every pre-commit
+    `check`); tests/test_nvidia_knowledge.py keeps the twin equal to the TOML (`python -m sm_lint.nvidia`)."""
+    return json.loads(COMPILED.read_text(encoding="utf-8"))
+
+
+def load_toml() -> Dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib.loads(DATA.read_text(encoding="utf-8"))
+
+
+# Each table is compiled on first use only: a Dockerfile that copies no file never compiles the
+# file tables, an image never compiles the package tables.
+
+_LITERAL = re.compile(r"[a-z0-9.+_:-]+")  # a name with no regex syntax but `.` (package names have dots)
+
+
+class _Names(NamedTuple):
+    kind: str
+    literal: FrozenSet[str]  # plain names: a set lookup (most of the table; compiling them costs ms)
+    pattern: Pattern[str]  # the rest, one alternation
+
+    def match(self, name: str) -> bool:
+        name = name.lower()
+        return name in self.literal or bool(self.pattern.match(name))
+
+
+@lru_cache(maxsize=None)
+def _package_patterns(group: str) -> List[_Names]:
+    rows = [entry for entry in knowledge()["package"] if entry["manager"] == group]
+    tables = []
+    for kind in KINDS:
+        names = [n for e in rows if e["kind"] == kind for n in e["names"]]
+        # `.` in a literal is a regex wildcard: keep such names literal only when they have no other syntax
+        literal = frozenset(n.lower().replace("\\.", ".") for n in names if _LITERAL.fullmatch(n.replace("\\.", ".")) and "." not in n)
+        tables.append(_Names(kind, literal, _alternation([n for n in names if n.lower() not in literal])))
+    return tables
+
+
+def _file_patterns(kind: str, key: str, classes: Tuple[str, ...] = ()) -> List[str]:
+    return [p for e in knowledge()["file"] if e["kind"] == kind and (not classes or e["class"] in classes)
+            for p in e.get(key, ())]
+
+
+class _FileTables(NamedTuple):
     driver_names: Pattern[str]  # basenames of driver libraries, modules, installers
     driver_binaries: Pattern[str]  # basenames of driver programs (only in bin/sbin/lib folders)
     driver_paths: Pattern[str]
@@ -40,56 +95,32 @@ class Knowledge(NamedTuple):
     toolkit_names: Pattern[str]
     toolkit_paths: Pattern[str]
     compat_paths: Pattern[str]
-    installer: Pattern[str]
-    cuda_runfile: Pattern[str]
-    torch: dict
-
-
-def _alternation(patterns: List[str], whole: bool = True) -> Pattern[str]:
-    if not patterns:
-        return re.compile(r"(?!)")
-    body = "|".join(f"(?:{p})" for p in patterns)
-    return re.compile(f"^(?:{body})$" if whole else body, re.I if whole else 0)
 
 
 @lru_cache(maxsize=1)
-def knowledge() -> Knowledge:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[no-redef]
-    data = tomllib.loads(DATA.read_text(encoding="utf-8"))
-    packages: Dict[str, List[Tuple[str, Pattern[str]]]] = {}
-    for group in MANAGER_GROUPS:
-        rows = [entry for entry in data["package"] if entry["manager"] == group]
-        packages[group] = [(kind, _alternation([n for e in rows if e["kind"] == kind for n in e["names"]]))
-                           for kind in KINDS]
-
-    def file_patterns(kind: str, key: str, classes: Tuple[str, ...] = ()) -> List[str]:
-        return [p for e in data["file"] if e["kind"] == kind and (not classes or e["class"] in classes)
-                for p in e.get(key, ())]
-
-    exclusions = data["file_exclusions"]
-    bases = tuple((b["kind"], _alternation([b["repository"]]), _alternation([b["tag"]]) if "tag" in b else None)
-                  for b in data["base"])
-    return Knowledge(
-        packages=packages,
-        entries=tuple(data["package"]),
-        files=tuple(data["file"]),
-        bases=bases,
-        base_entries=tuple(data["base"]),
-        driver_names=_alternation(file_patterns("driver", "names", ("library", "kernel", "installer"))),
-        driver_binaries=_alternation(file_patterns("driver", "names", ("binary",))),
-        driver_paths=_alternation(file_patterns("driver", "paths")),
+def _files() -> _FileTables:
+    exclusions = knowledge()["file_exclusions"]
+    return _FileTables(
+        driver_names=_alternation(_file_patterns("driver", "names", ("library", "kernel", "installer"))),
+        driver_binaries=_alternation(_file_patterns("driver", "names", ("binary",))),
+        driver_paths=_alternation(_file_patterns("driver", "paths")),
         excluded=_alternation(exclusions["paths"], whole=False),
         binary_folder=re.compile(exclusions["binary_folders"]),
-        toolkit_names=re.compile(_alternation(file_patterns("toolkit", "names")).pattern),  # case matters: libcublasLt
-        toolkit_paths=re.compile(_alternation(file_patterns("toolkit", "paths"), whole=False).pattern),
-        compat_paths=_alternation(file_patterns("compat", "paths"), whole=False),
-        installer=_alternation([data["installers"]["driver"]]),
-        cuda_runfile=_alternation([data["installers"]["cuda_runfile"]]),
-        torch=data["pytorch"],
+        toolkit_names=_alternation(_file_patterns("toolkit", "names")),  # libcublasLt
+        toolkit_paths=_alternation(_file_patterns("toolkit", "paths"), whole=False),
+        compat_paths=_alternation(_file_patterns("compat", "paths"), whole=False),
     )
+
+
+@lru_cache(maxsize=None)
+def _installer(which: str) -> Pattern[str]:
+    return _alternation([knowledge()["installers"][which]])
+
+
+@lru_cache(maxsize=1)
+def _bases() -> Tuple[Tuple[str, Pattern[str], Optional[Pattern[str]]], ...]:
+    return tuple((b["kind"], _alternation([b["repository"]]), _alternation([b["tag"]]) if "tag" in b else None)
+                 for b in knowledge()["base"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,18 +148,18 @@ def package_kind(word: str, manager: str) -> Optional[PackageKind]:
     if group is None:
         return None
     names = _candidate_names(word, group)
-    for kind, pattern in knowledge().packages[group]:
+    for table in _package_patterns(group):
         for name in names:
-            if pattern.match(name):
-                return PackageKind(kind, name, False)
+            if table.match(name):
+                return PackageKind(table.kind, name, False)
     if not _UNKNOWN.search(word):
         return None
-    for kind, pattern in knowledge().packages[group]:
+    for table in _package_patterns(group):
         for name in names:
             for stand_in in _STAND_INS:
                 filled = _UNKNOWN.sub(stand_in, name)
-                if filled and pattern.match(filled):
-                    return PackageKind(kind, name, True)
+                if filled and table.match(filled):
+                    return PackageKind(table.kind, name, True)
     return None
 
 
@@ -162,26 +193,26 @@ def is_toolkit_package(name: str, manager: str = "apt") -> bool:
 
 
 def is_torch(name: str) -> bool:
-    return name in knowledge().torch["packages"]
+    return name in knowledge()["pytorch"]["packages"]
 
 
 def is_torch_cuda(spec: str, index: Optional[str]) -> bool:
     """A CUDA build of torch: `torch==2.1.0+cu121`, or installed from a cuXXX wheel index."""
-    pattern = knowledge().torch["cuda_build"]
+    pattern = knowledge()["pytorch"]["cuda_build"]
     return bool(re.search(pattern, spec) or (index and re.search(pattern, index)))
 
 
 def is_torch_cpu(spec: str, index: Optional[str]) -> bool:
-    pattern = knowledge().torch["cpu_index"]
+    pattern = knowledge()["pytorch"]["cpu_index"]
     return bool(re.search(pattern, spec) or (index and re.search(pattern, index)))
 
 
 def is_driver_installer(word: str) -> bool:
-    return _matches_filled(knowledge().installer, word.rsplit("/", 1)[-1])
+    return _matches_filled(_installer("driver"), word.rsplit("/", 1)[-1])
 
 
 def is_cuda_runfile(word: str) -> bool:
-    return _matches_filled(knowledge().cuda_runfile, word.rsplit("/", 1)[-1])
+    return _matches_filled(_installer("cuda_runfile"), word.rsplit("/", 1)[-1])
 
 
 def _matches_filled(pattern: Pattern[str], name: str) -> bool:
@@ -196,7 +227,7 @@ def _matches_filled(pattern: Pattern[str], name: str) -> bool:
 
 def driver_file_class(path: str) -> Optional[str]:
     """binary, library, firmware, kernel or installer when `path` is a driver file; else None."""
-    k = knowledge()
+    k = _files()
     if k.excluded.search(path):
         return None
     folder, _, name = path.rstrip("/").rpartition("/")
@@ -220,12 +251,12 @@ def is_driver_file(path: str) -> bool:
 
 
 def is_compat_file(path: str) -> bool:
-    return bool(knowledge().compat_paths.search(path))
+    return bool(_files().compat_paths.search(path))
 
 
 def is_toolkit_file(path: str) -> bool:
     """The CUDA runtime or a CUDA library (not a stub, not the compat copy of the driver)."""
-    k = knowledge()
+    k = _files()
     if "/stubs/" in path or "/compat/" in path:
         return False
     name = path.rsplit("/", 1)[-1]
@@ -247,7 +278,7 @@ class BaseImage:
         self.repository = repo
         self.tag = tag
         self.kind = "unknown"
-        for kind, repository, tag_pattern in knowledge().bases:
+        for kind, repository, tag_pattern in _bases():
             if repository.match(repo) and (tag_pattern is None or (tag and tag_pattern.match(tag))):
                 self.kind = kind
                 break
@@ -284,19 +315,24 @@ def _coverage_table(section: str, kind: str) -> str:
     return "\n".join(lines)
 
 
-def _coverage_rows(k: Knowledge, section: str, kind: str) -> Iterator[Tuple[str, str, str]]:
+def _coverage_rows(k: Dict[str, Any], section: str, kind: str) -> Iterator[Tuple[str, str, str]]:
     if section == "packages":
-        for entry in k.entries:
+        for entry in k["package"]:
             if kind in entry["kind"].split("+"):  # driver+toolkit rows belong to both tables
                 yield (f"{entry['manager']}: {entry['distro']}", ", ".join(f"`{n}`" for n in entry["names"]),
                        entry["source"])
     elif section == "files":
-        for entry in k.files:
+        for entry in k["file"]:
             if entry["kind"] == kind:
                 shown = [f"`{n}`" for n in entry.get("names", ())] + [f"path `{p}`" for p in entry.get("paths", ())]
                 yield entry["what"], ", ".join(shown), entry["source"]
     else:
-        for entry in k.base_entries:
+        for entry in k["base"]:
             if entry["kind"] == kind:
                 tag = f" tag `{entry['tag']}`" if "tag" in entry else ""
                 yield entry["what"], f"`{entry['repository']}`{tag}", entry["source"]
+
+
+if __name__ == "__main__":  # python -m sm_lint.nvidia: write data/nvidia.json from data/nvidia.toml
+    COMPILED.write_text(json.dumps(load_toml(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {COMPILED}")
