@@ -99,8 +99,12 @@ CASES: List[Case] = [
          + EP + "\n", {("SM120", 2)}),
     Case("zypper is covered", "FROM nvidia/cuda:12.2.0-runtime-ubuntu22.04\nRUN zypper --non-interactive install "
          "nvidia-compute-utils-G06 cuda-drivers\n" + EP + "\n", {("SM120", 2)}),
-    Case("the driver runfile", "FROM ubuntu:22.04\nRUN wget -q https://e.x/NVIDIA-Linux-x86_64-535.54.03.run && sh NVIDIA-Linux-x86_64-535.54.03.run -s\n"
-         + EP + "\n", {("SM120", 2)}),
+    Case("the driver runfile (and so a GPU image, here without CUDA)",
+         "FROM ubuntu:22.04\nRUN wget -q https://e.x/NVIDIA-Linux-x86_64-535.54.03.run && sh NVIDIA-Linux-x86_64-535.54.03.run -s\n"
+         + EP + "\n", {("SM120", 2), ("SM121", 1)}),
+    Case("chmod of what a COPY put under /opt/ml is that COPY's finding, not a write",
+         "FROM python:3.11\nCOPY train /opt/ml/code/train\nRUN chmod +x /opt/ml/code/train && mkdir -p /opt/ml/models "
+         "&& chmod +rwx /opt/ml/models\n" + EP + "\n", {("SM110", 2), ("SM114", 3)}),
     Case("cuda-compat is not a driver", "FROM nvidia/cuda:12.2.0-runtime-ubuntu22.04\nRUN apt-get install -y cuda-compat-12-2\n"
          + EP + "\n", set()),
     Case("a compat libcuda copied under /usr/local/cuda/compat is fine",

@@ -21,6 +21,7 @@ MANAGER_GROUPS = {
     "pip": ("pip",),
 }
 _GROUP_OF = {manager: group for group, managers in MANAGER_GROUPS.items() for manager in managers}
+_RPM_MANAGERS = frozenset({"yum", "dnf", "microdnf", "tdnf", "zypper"})
 # What a variable the Dockerfile does not set, or a glob, may stand for when matching names: a
 # driver branch, a CUDA X-Y, an installer's arch-version, nothing.
 _UNKNOWN = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\*|\?|\[[^\]]*\]")
@@ -147,9 +148,9 @@ def package_kind(word: str, manager: str) -> Optional[PackageKind]:
     group = _GROUP_OF.get(manager)
     if group is None:
         return None
-    names = _candidate_names(word, group)
-    for table in _package_patterns(group):
-        for name in names:
+    names = _candidate_names(word, manager)
+    for name in names:  # the most specific name decides; among kinds, the order of KINDS
+        for table in _package_patterns(group):
             if table.match(name):
                 return PackageKind(table.kind, name, False)
     if not _UNKNOWN.search(word):
@@ -163,8 +164,8 @@ def package_kind(word: str, manager: str) -> Optional[PackageKind]:
     return None
 
 
-def _candidate_names(word: str, group: str) -> List[str]:
-    if group != "system":
+def _candidate_names(word: str, manager: str) -> List[str]:
+    if _GROUP_OF[manager] != "system":
         return [word]
     leaf = word.rsplit("/", 1)[-1]
     lowered = leaf.lower()
@@ -179,7 +180,16 @@ def _candidate_names(word: str, group: str) -> List[str]:
         return names
     name = word.split("=", 1)[0]
     # `libcuda1:i386` (a Debian architecture), `nvidia-driver:latest-dkms` (a dnf module stream)
-    return [name, name.split(":", 1)[0]] if ":" in name else [name]
+    names = [name, name.split(":", 1)[0]] if ":" in name else [name]
+    if manager in _RPM_MANAGERS:
+        # yum/dnf/zypper take `name-version[-release]`: cuda-cudart-12-2-${NV_CUDA_CUDART_VERSION}
+        stem = name
+        while True:
+            stem, dash, last = stem.rpartition("-")
+            if not dash or not stem or not (last[:1].isdigit() or last.startswith("$")):
+                break
+            names.append(stem)
+    return names
 
 
 def is_driver_package(name: str, manager: str = "apt") -> bool:
@@ -242,6 +252,11 @@ def driver_file_class(path: str) -> Optional[str]:
     if k.driver_paths.match(path):
         return "firmware" if "/firmware/" in path else "kernel"
     return None
+
+
+def driver_harm(kind: str) -> str:
+    """What a driver file of class `kind` in the image does to a GPU job (the data's `harm`)."""
+    return next(e["harm"] for e in knowledge()["file"] if e["kind"] == "driver" and e["class"] == kind)
 
 
 def is_driver_file(path: str) -> bool:

@@ -203,24 +203,12 @@ def files_under_opt_ml(ctx: ImageContext) -> Iterator[Hit]:
                   fix="Move them out of /opt/ml and rebuild", evidence=_evidence(view, found))
 
 
-# What a driver file of each class does to a GPU job (data/nvidia.toml [[file]] classes).
-_DRIVER_HARM = {
-    "binary": "libnvidia-container mounts the host's copies over these paths at start-up, and a copy in the "
-              "image can make that fail (`file exists`)",
-    "library": "the host's driver libraries are mounted at start-up; a second copy in the image can be loaded "
-               "instead and fail against the host's kernel module (`Driver/library version mismatch`)",
-    "firmware": "GSP firmware belongs to the host's driver version, which libnvidia-container mounts",
-    "kernel": "kernel modules and their sources belong to the host's kernel; a container cannot load them",
-    "installer": "a driver installer has no use in a container: the host's driver is injected at run time",
-}
-
-
 def driver_files(ctx: ImageContext) -> Iterator[Hit]:
     view = ctx.view
     found = _present(view, nvidia.is_driver_file)
     if found:
-        classes = sorted({nvidia.driver_file_class(e.path) or "" for e in found}, key=list(_DRIVER_HARM).index)
-        harm = "; ".join(_DRIVER_HARM[c] for c in classes)
+        classes = sorted({nvidia.driver_file_class(e.path) or "" for e in found})
+        harm = "; ".join(nvidia.driver_harm(c) for c in classes)
         yield Hit(0, f"NVIDIA driver files are in the image ({len(found)}: {', '.join(classes)}): {harm}",
                   fix="Remove the driver packages or files; install only the CUDA toolkit",
                   evidence=_evidence(view, found))

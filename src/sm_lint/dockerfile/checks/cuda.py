@@ -47,9 +47,9 @@ def driver_bundled(ctx: LintContext) -> Iterator[Hit]:
                       f"{copy.source}", fix=_FIX)
         elif kind is not None:
             yield Hit(copy.instruction.start_line,
-                      f"{copy.instruction.keyword} puts the NVIDIA driver file {landed} into the image: "
-                      "libnvidia-container mounts the host's driver files at run time and a copy in the image "
-                      "clashes with them", fix="Remove it; the host's driver is mounted into GPU containers at run time")
+                      f"{copy.instruction.keyword} puts the NVIDIA driver file {landed} ({kind}) into the image: "
+                      f"{nvidia.driver_harm(kind)}",
+                      fix="Remove it; the host's driver is mounted into GPU containers at run time")
 
 
 def _installers(ctx: LintContext, script: Script) -> Iterator[Hit]:
@@ -145,6 +145,9 @@ def evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
         words = _words(script)
         if any(w.text == "--toolkit" for w in words) and any(nvidia.is_cuda_runfile(w.text) for w in words):
             toolkit.append(Evidence(script.first_line, "the CUDA runfile installer with --toolkit"))
+        installer = next((w for w in words if nvidia.is_driver_installer(w.text.split("?", 1)[0])), None)
+        if installer is not None:  # a driver installed: the image is meant for GPUs, as with driver packages
+            gpu.append(Evidence(ctx.line_in(script, installer.line, "NVIDIA-Linux"), "the NVIDIA driver installer"))
     if ctx.final is not None:
         for copy in ctx.final.copies:
             if nvidia.is_toolkit_file(copy.source) or copy.destination.startswith("/usr/local/cuda"):

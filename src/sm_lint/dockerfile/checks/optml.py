@@ -52,9 +52,13 @@ def volume_in_opt_ml(ctx: LintContext) -> Iterator[Hit]:
                           fix="Remove the VOLUME; declare ProcessingInputs/ProcessingOutputs in the job instead")
 
 
+# chmod/chown change what an earlier step put there (reported there) and put nothing new in the image.
+_METADATA_ONLY = frozenset({"chmod", "chown", "chgrp"})
+
+
 def run_writes_opt_ml(ctx: LintContext) -> Iterator[Hit]:
     for script, write in _opt_ml_writes(ctx):
-        if write.command != "mkdir":
+        if write.command != "mkdir" and write.command not in _METADATA_ONLY:
             yield Hit(ctx.line_in(script, write.line, write.path, posixpath.basename(write.path)),
                       f"RUN writes {write.path} ({write.command}): {_VANISH}", fix=_FIX)
 
