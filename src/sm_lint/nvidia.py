@@ -142,6 +142,7 @@ class PackageKind(NamedTuple):
         return self.kind in ("toolkit", "driver+toolkit")
 
 
+@lru_cache(maxsize=4096)  # the same few hundred names recur across a repository's Dockerfiles
 def package_kind(word: str, manager: str) -> Optional[PackageKind]:
     """What installing `word` with `manager` brings: a name, a `name=version`, a package file
     (`./x_1.0_amd64.deb`, `x-1.0-1.el8.x86_64.rpm`), possibly with globs or unset variables."""
