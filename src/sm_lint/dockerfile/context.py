@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
-from sm_lint.dockerfile import shell
+from sm_lint.dockerfile import build_context, shell
 from sm_lint.dockerfile.stages import Build, Copy, Stage, Step
 from sm_lint.dockerfile.syntax import Heredoc, Instruction, ParsedDockerfile
 
@@ -96,16 +96,9 @@ class LintContext:
                 continue
             if copy.from_ref is not None or self.context_dir is None or "://" in source:
                 return None
-            return _read_text(self.context_dir / source.lstrip("/"), copy)
-        return None
-
-
-def _read_text(file: Path, copy: Copy) -> Optional[Tuple[str, Copy]]:
-    try:
-        if not file.is_file() or file.stat().st_size > 1_000_000:
-            return None
-        return file.read_text(encoding="utf-8", errors="replace"), copy
-    except OSError:
+            # Inside the context root only, links resolved as BuildKit does (build_context.py).
+            text = build_context.read_text(self.context_dir, source)
+            return None if text is None else (text, copy)
         return None
 
 

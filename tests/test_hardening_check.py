@@ -1,0 +1,102 @@
+"""Issue 10, the `check` side: hostile or odd input gets a clear error before any work, files
+outside the build context are never read, control bytes never reach a terminal raw."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "HOST_SECRET_LINE"
+SCRIPT = f"#!/bin/sh\npython3 /{SECRET}\n"
+
+
+def sm_lint(*args: str, cwd: Path = ROOT, stdin: str = None, timeout: float = 60):  # type: ignore[assignment]
+    """The real console script path (`python -m sm_lint`), as a user runs it."""
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "sm_lint", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, input=stdin, timeout=timeout)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / ".git").mkdir()
+    return tmp_path
+
+
+# --- 2. files outside the build context ---------------------------------------------------------
+
+def _context(repo: Path, copy_source: str) -> Path:
+    """host/secret.sh outside the context `ctx`, whose Dockerfile copies `copy_source` to /e.sh."""
+    (repo / "host").mkdir()
+    (repo / "host" / "secret.sh").write_text(SCRIPT)
+    ctx = repo / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f'FROM python:3.11-slim\nCOPY {copy_source} /e.sh\nENTRYPOINT ["/e.sh"]\n')
+    return ctx
+
+
+def _all_formats(dockerfile: Path) -> str:
+    out = []
+    for fmt in ("text", "json", "sarif", "github"):
+        out.append(sm_lint("check", "-f", fmt, str(dockerfile)).stdout)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("source", ["../host/secret.sh", "../../host/secret.sh", "/../host/secret.sh"])
+def test_copy_source_with_dotdot_never_reads_outside_the_context(repo: Path, source: str) -> None:
+    ctx = _context(repo, source)
+    assert SECRET not in _all_formats(ctx / "Dockerfile")
+
+
+def test_symlink_to_a_host_file_is_not_followed_out_of_the_context(repo: Path) -> None:
+    ctx = _context(repo, "link.sh")
+    (ctx / "link.sh").symlink_to(repo / "host" / "secret.sh")  # absolute: taken from the context root
+    assert SECRET not in _all_formats(ctx / "Dockerfile")
+    (ctx / "link.sh").unlink()
+    (ctx / "link.sh").symlink_to("../host/secret.sh")  # relative, climbing out
+    assert SECRET not in _all_formats(ctx / "Dockerfile")
+    (ctx / "link.sh").unlink()
+    (ctx / "sub").mkdir()
+    (ctx / "link.sh").symlink_to("sub")
+    (ctx / "sub" / "x").symlink_to("../../host")  # a folder link out, then a file below it
+    (ctx / "Dockerfile").write_text('FROM python:3.11-slim\nCOPY sub/x/secret.sh /e.sh\nENTRYPOINT ["/e.sh"]\n')
+    assert SECRET not in _all_formats(ctx / "Dockerfile")
+
+
+def test_symlinks_resolve_inside_the_context_as_buildkit_does(repo: Path) -> None:
+    """An absolute link target starts at the context root; `..` in a target stops at the root."""
+    ctx = _context(repo, "link.sh")
+    (ctx / "host").mkdir()
+    (ctx / "host" / "secret.sh").write_text("#!/bin/sh\npython3 /INSIDE_THE_CONTEXT\n")
+    for target in ("/host/secret.sh", "../../../../host/secret.sh", "host/secret.sh"):
+        (ctx / "link.sh").unlink(missing_ok=True)
+        (ctx / "link.sh").symlink_to(target)
+        out = sm_lint("check", str(ctx / "Dockerfile")).stdout
+        assert "INSIDE_THE_CONTEXT" in out and SECRET not in out, (target, out)
+
+
+def test_symlink_loop_in_the_context_is_harmless(repo: Path) -> None:
+    ctx = _context(repo, "a.sh")
+    (ctx / "a.sh").symlink_to("b.sh")
+    (ctx / "b.sh").symlink_to("a.sh")
+    result = sm_lint("check", str(ctx / "Dockerfile"), timeout=20)
+    assert result.returncode == 0 and result.stderr == "", result
+
+
+def test_resolve_unit(tmp_path: Path) -> None:
+    from sm_lint.dockerfile import build_context
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("x")
+    root = os.path.realpath(tmp_path)
+    assert build_context.resolve(tmp_path, "../../d/./f") == os.path.join(root, "d", "f")
+    assert build_context.resolve(tmp_path, "d/f/g") is None  # a file is not a folder
+    (tmp_path / "fifo").symlink_to("/dev/null")
+    assert build_context.read_text(tmp_path, "fifo") is None  # /dev/null inside the root: missing
+    assert build_context.read_text(tmp_path, "d") is None  # a folder
+    assert build_context.read_text(tmp_path, "d/f") == "x"
