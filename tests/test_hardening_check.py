@@ -100,3 +100,62 @@ def test_resolve_unit(tmp_path: Path) -> None:
     assert build_context.read_text(tmp_path, "fifo") is None  # /dev/null inside the root: missing
     assert build_context.read_text(tmp_path, "d") is None  # a folder
     assert build_context.read_text(tmp_path, "d/f") == "x"
+
+
+# --- 3. terminal escapes ------------------------------------------------------------------------
+
+ESC_TEXT = "FROM python:3.11-slim\nENTRYPOINT python3 /x.py \x1b]0;pwned\x07\x1b[2J\x9b31m\u202e\n"
+
+
+def test_text_output_escapes_control_bytes_from_the_dockerfile_and_its_name(repo: Path) -> None:
+    path = repo / "evil\x1b[31m.Dockerfile"
+    path.write_text(ESC_TEXT)
+    for args in (("check", str(path)), ("check", str(repo))):
+        out = sm_lint(*args).stdout
+        assert "SM101" in out
+        assert not any(ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) <= 0x9f or c == "\u202e" for c in out), out
+        assert "\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\u202e" in out and "evil\\x1b[31m.Dockerfile" in out
+
+
+def test_machine_formats_keep_the_exact_text(repo: Path) -> None:
+    path = repo / "Dockerfile"
+    path.write_text(ESC_TEXT)
+    document = json.loads(sm_lint("check", "-f", "json", str(path)).stdout)
+    assert "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e" in document["findings"][0]["message"]
+    sarif = json.loads(sm_lint("check", "-f", "sarif", str(path)).stdout)
+    assert "\x1b]0;pwned" in sarif["runs"][0]["results"][0]["message"]["text"]
+    import xml.etree.ElementTree as ET
+
+    for fmt in ("junit", "checkstyle"):
+        ET.fromstring(sm_lint("check", "-f", fmt, str(path)).stdout)  # valid XML
+
+
+def test_error_lines_escape_control_bytes(tmp_path: Path) -> None:
+    result = sm_lint("check", str(tmp_path / "missing\x1b]52;c;aGk=\x07\nfake line"))
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\\x1b]52;c;aGk=\\x07\\nfake line" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_progress_lines_escape_control_bytes(capsys: pytest.CaptureFixture) -> None:
+    from sm_lint.progress import Progress
+
+    with Progress() as progress:
+        progress.step("inspecting image evil\x1b[2J:latest")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "evil\\x1b[2J:latest" in err
+
+
+def test_text_renderer_escapes_every_quoted_part() -> None:
+    """Image file names, evidence (container logs) and facts, as inspect and run show them."""
+    from sm_lint.findings import Finding, Location, Severity
+    from sm_lint.report import RunInfo
+    from sm_lint.report.text import render
+
+    finding = Finding("SM220", Severity.ERROR, "driver file /usr/lib/libcuda.so\x1b[8m", Location("img\r", 0, 0),
+                      "remove it\x1b[0m", ("log: \x1b]0;title\x07done",))
+    info = RunInfo("inspect", ("img",), "warning", {}, True, (("image", "x\x1bc"),))
+    out = render([finding], info)
+    raw = out.replace("\033[31m", "").replace("\033[0m", "")  # the colour is ours
+    assert "\x1b" not in raw and "\r" not in raw
+    assert "\\x1b[8m" in out and "\\x1b]0;title\\x07done" in out and "x\\x1bc" in out and "img\\r" in out

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequ
 
 from sm_lint.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Terminated, UsageError
 from sm_lint.findings import Finding
+from sm_lint.terminal import printable
 
 if TYPE_CHECKING:
     from sm_lint.catalogue import Catalogue
@@ -29,7 +30,7 @@ def guarded(work: Callable[[], int]) -> int:
     try:
         return work()
     except FatalError as error:
-        print(f"sm-lint: error: {error}", file=sys.stderr)
+        print(f"sm-lint: error: {printable(str(error))}", file=sys.stderr)
         return error.exit_code
     except Terminated as stop:
         print(f"sm-lint: terminated by signal {stop.exit_code - 128}", file=sys.stderr)
@@ -42,7 +43,7 @@ def guarded(work: Callable[[], int]) -> int:
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("SM_LINT_DEBUG"):
             raise
-        print(f"sm-lint: internal error: {type(error).__name__}: {error} "
+        print(f"sm-lint: internal error: {type(error).__name__}: {printable(str(error))} "
               "(set SM_LINT_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return EXIT_INTERNAL
 

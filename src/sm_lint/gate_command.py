@@ -207,7 +207,9 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
         facts.append(("not checked", environment_failure))
         # The reports still come (the layers that could be checked), but exit 3 needs its reason
         # where a CI log shows errors, also under --quiet: one line, as for every command.
-        print(f"sm-lint: error: {environment_failure}", file=sys.stderr, flush=True)
+        from sm_lint.terminal import printable
+
+        print(f"sm-lint: error: {printable(environment_failure)}", file=sys.stderr, flush=True)
     if accepted is not None:
         findings, known = baseline_file.split(findings, accepted, layers)
         facts.append(("baseline", f"{len(known)} known finding{'s' if len(known) != 1 else ''} accepted "

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any, Optional
 
+from sm_lint.terminal import printable
+
 
 class Progress:
     def __init__(self, quiet: bool = False, lines: bool = True) -> None:
@@ -29,13 +31,15 @@ class Progress:
     def step(self, text: str) -> None:
         """A new stage of the work begins (the previous one is done)."""
         self._finish()
+        text = printable(text)  # image names and paths are the user's: no raw control bytes
         self._step, self._started = text, time.monotonic()
         if self.quiet:
             return
         if self.live:
             from rich.console import Console  # only on a terminal: rich costs ~40 ms to import
+            from rich.text import Text
 
-            self._status = Console(stderr=True).status(text)
+            self._status = Console(stderr=True).status(Text(text))  # Text: no [markup] from names
             self._status.start()
         else:
             print(f"sm-lint: {text}", file=sys.stderr, flush=True)

@@ -5,13 +5,16 @@ from typing import List
 
 from sm_lint.findings import Finding, Severity
 from sm_lint.report import RunInfo, counts, failed
+from sm_lint.terminal import printable
 
 _COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
 _RESET = "\033[0m"
 
 
 def render(findings: List[Finding], info: RunInfo) -> str:
-    lines = [f"{label}: {value}" for label, value in info.facts]
+    # Every quoted part is printable(): control bytes from Dockerfiles, file names and logs are shown
+    # escaped (\x1b), never sent to the terminal; the colour codes are the only raw escapes.
+    lines = [printable(f"{label}: {value}") for label, value in info.facts]
     for f in findings:
         where = f.location.path
         if f.location.line:
@@ -19,8 +22,8 @@ def render(findings: List[Finding], info: RunInfo) -> str:
         severity = f.severity.label
         if info.color:
             severity = f"{_COLOURS[f.severity]}{severity}{_RESET}"
-        lines.append(f"{where}: {f.rule} {severity}: {f.message}")
-        lines.extend(f"    {item}" for item in f.evidence)
+        lines.append(f"{printable(where)}: {f.rule} {severity}: {printable(f.message)}")
+        lines.extend(f"    {printable(item)}" for item in f.evidence)
     lines.append(summary(findings, info))
     return "\n".join(lines) + "\n"
 
