@@ -35,14 +35,14 @@ apt_install() {  # installs those of the named packages that are not installed y
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
 }
 
-start_dockerd() {
+start_dockerd() {  # [dockerd arguments...]
   local log=${SM_LINT_DOCKERD_LOG:-${TMPDIR:-/tmp}/sm-lint-dockerd.log} waited=0
   echo "scripts/test.sh: starting dockerd (log: $log)" >&2
   # setsid: the engine outlives this script and a Ctrl-C in the terminal, so later runs reuse it.
-  # tests/gpu_double on its PATH: dockerd offers the `gpu` capability only when it finds an
-  # nvidia-container-runtime-hook there at start, and the double fakes one GPU host's driver, so
-  # the GPU tests run the real --gpus path on machines without GPUs (tests/gpu_double, design.md 2).
-  PATH="$PWD/tests/gpu_double:$PATH" setsid dockerd </dev/null >"$log" 2>&1 &
+  # Never with the GPU test double (tests/gpu_double) on its PATH: this engine stays after the
+  # tests, and with the double every `--gpus` container on the machine would see a fake GPU. The
+  # GPU tests start a throwaway engine with the double and stop it (tests/docker_support.py).
+  PATH=$(path_without_double) setsid dockerd "$@" </dev/null >"$log" 2>&1 &
   local pid=$!
   until engine_answers; do
     # A dockerd that exited (another one holds its pid file, no storage driver, ...) never answers.
@@ -62,8 +62,66 @@ start_dockerd() {
   echo "scripts/test.sh: dockerd answers after ${waited}s" >&2
 }
 
+path_without_double() {  # $PATH without the test double's folder
+  local part kept=()
+  local IFS=:
+  for part in $PATH; do
+    case $part in ""|*/tests/gpu_double|*/tests/gpu_double/) continue ;; esac
+    kept+=("$part")
+  done
+  echo "${kept[*]}"
+}
+
+double_engine_pid() {  # prints the pid of a machine dockerd with tests/gpu_double on its PATH
+  local entry pid
+  for entry in /proc/[0-9]*; do
+    pid=${entry#/proc/}
+    [ "$(cat "$entry/comm" 2>/dev/null)" = dockerd ] || continue
+    # The tests' own throwaway engines (own --data-root under /tmp/smgg-*) are not the machine's.
+    tr '\0' ' ' <"$entry/cmdline" 2>/dev/null | grep -q -- '--data-root' && continue
+    if tr '\0' '\n' <"$entry/environ" 2>/dev/null | grep -q '^PATH=\(.*:\)\?[^:]*/tests/gpu_double\(:\|$\)'; then
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# An engine that an older scripts/test.sh started with tests/gpu_double on its PATH fakes a GPU for
+# every `--gpus` container on this machine, long after the tests. Restart it without the double
+# (same arguments), once it runs no container: up to SM_LINT_DOCKERD_IDLE_WAIT seconds (default 300)
+# for running containers to end, which are never killed; still busy then, the script stops and says so.
+restart_double_engine() {
+  local pid args=() waited=0
+  pid=$(double_engine_pid) || return 0
+  mapfile -d '' -t args < <(tail -z -n +2 "/proc/$pid/cmdline")
+  echo "scripts/test.sh: dockerd (pid $pid) has the GPU test double on its PATH (an older scripts/test.sh" \
+    "started it): restarting it without the double" >&2
+  while [ -n "$(timeout 20 docker ps -q 2>/dev/null)" ]; do
+    if [ "$waited" -ge "${SM_LINT_DOCKERD_IDLE_WAIT:-300}" ]; then
+      echo "scripts/test.sh: dockerd (pid $pid) still runs containers after ${waited}s, so it was not" \
+        "restarted; stop them (or the engine) and run scripts/test.sh again" >&2
+      exit 1
+    fi
+    sleep 5
+    waited=$((waited + 5))
+  done
+  kill -TERM "$pid"
+  waited=0
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$waited" -ge 60 ]; then
+      echo "scripts/test.sh: dockerd (pid $pid) did not exit within 60s of SIGTERM" >&2
+      exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  start_dockerd "${args[@]}"
+}
+
 provision_docker() {
   local engine=1
+  [ "$(id -u)" -eq 0 ] && restart_double_engine
   engine_answers || engine=0
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     if [ "$engine" -eq 0 ]; then

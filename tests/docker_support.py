@@ -8,11 +8,13 @@ and is removed, with any container made from it, when the session ends.
 Without an engine the tests that use `docker_client` skip, except when CI is set: then they fail,
 because tests never skip in CI (scripts/test.sh provisions the engine there).
 
-GPUs: scripts/test.sh starts the test engine with tests/gpu_double on dockerd's PATH, a test double
-of NVIDIA's container hook that fakes a GPU host's driver (its docstring is the contract).
-`gpu_client` is `docker_client` when that engine can serve a `--gpus` request; `engine_without_gpus`
-is a second, throwaway dockerd without it (the "no NVIDIA toolkit" host); `copy_image` moves a test
-image into it. `tcp_loopback` gives an engine's unix socket a tcp:// address.
+GPUs: tests/gpu_double holds a test double of NVIDIA's container hook that fakes a GPU host's driver
+(its docstring is the contract). It only ever goes into throwaway engines that this session starts
+and stops: `gpu_engine` is a second dockerd with the double on its PATH (the fake GPU host) and
+`gpu_client` a client of it; `engine_without_gpus` is another without it (the "no NVIDIA toolkit"
+host). The main test engine (scripts/test.sh) never has the double, so no `--gpus` container on this
+machine sees a fake GPU once the session is over. `copy_image` moves a test image into a throwaway
+engine. `tcp_loopback` gives an engine's unix socket a tcp:// address.
 """
 from __future__ import annotations
 
@@ -227,7 +229,7 @@ _STEP_ID = re.compile(r"^ ---> ([0-9a-f]{12})$", re.MULTILINE)
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so `-m docker` sees the marker
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     for item in items:
-        if {"docker_client", "engine_without_gpus"} & set(getattr(item, "fixturenames", ())):
+        if {"docker_client", "engine_without_gpus", "gpu_engine", "gpu_client"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.docker)
 
 
@@ -237,10 +239,10 @@ GPU_DOUBLE_DIR = Path(__file__).resolve().parent / "gpu_double"
 GPU_HOOK_NAME = "nvidia-container-runtime-hook"
 # What dockerd answers to a gpu device request when no hook was on its PATH at start.
 NO_GPU_DRIVER = "could not select device driver"
-NO_GPU_SUPPORT = ("the test engine has no GPU support: start it with scripts/test.sh, which puts "
-                  "tests/gpu_double on dockerd's PATH")
+# The double's GPUs have UUIDs with this prefix (tests/gpu_double/nvidia-container-runtime-hook).
+FAKE_GPU_UUID = "GPU-5a1e0000-0000-4000-8000-"
 _GPU_PROBE_IMAGE = 'FROM scratch\nCOPY busybox /busybox\nCMD ["/busybox", "true"]\n'
-_gpu_capable: Dict[str, bool] = {}  # engine address -> answer, probed once per session
+_gpu_capable: Dict[str, bool] = {}  # engine (data root) -> answer, probed once per session
 
 
 def gpu_request(**options: object) -> DeviceRequest:
@@ -259,9 +261,7 @@ def gpu_capable(client: DockerClient) -> bool:
     """Whether the engine serves a `--gpus all` request: creates and starts a tiny labelled
     container with it, once per engine and session. Only dockerd's own `could not select device
     driver` answer means no; any other failure (a broken double, say) is raised."""
-    from sm_lint.image.engine import host_of
-
-    key = host_of(client)
+    key = str(client.info().get("DockerRootDir"))  # one per engine; unix socket URLs all read http+docker://localhost
     if key not in _gpu_capable:
         _gpu_capable[key] = _probe_gpus(client)
     return _gpu_capable[key]
@@ -287,12 +287,51 @@ def _probe_gpus(client: DockerClient) -> bool:
 
 
 @pytest.fixture(scope="session")
-def gpu_client(docker_client: DockerClient) -> DockerClient:
-    """`docker_client`, when its engine can give containers (fake) GPUs; otherwise the test skips
-    (fails under CI)."""
-    if not gpu_capable(docker_client):
-        unavailable(NO_GPU_SUPPORT)
-    return docker_client
+def gpu_engine() -> Iterator[str]:
+    """A throwaway dockerd with tests/gpu_double on its PATH: a GPU host with a fake driver (the
+    double's docstring). Yields its `unix://` address; stopped and deleted at session end, so the
+    fake GPU never outlives the session. Set up like `engine_without_gpus` (its own folder,
+    containerd namespaces and network namespace). Needs root."""
+    with throwaway_engine("smgg-", with_double=True) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def gpu_client(gpu_engine: str) -> Iterator[DockerClient]:
+    """A client of `gpu_engine`, checked to serve a `--gpus all` request (with the double's fake
+    GPUs). Images are built in it with `build_image`, or moved in with `copy_image`."""
+    import docker
+
+    client = docker.DockerClient(base_url=gpu_engine, timeout=120)
+    try:
+        if not gpu_capable(client):
+            pytest.fail(f"the GPU test engine at {gpu_engine} refuses --gpus: the double did not register",
+                        pytrace=False)
+        yield client
+    finally:
+        client.close()
+
+
+def fakes_gpus(client: DockerClient) -> bool:
+    """Whether the engine runs tests/gpu_double: a `--gpus all` container sees its fake GPUs (the
+    double's UUID prefix). False for an engine without GPU support and for a real GPU host."""
+    import docker.errors
+
+    image_id = build_image(client, _GPU_PROBE_IMAGE)
+    container = client.containers.create(image_id, ["/busybox", "sh", "-c", "/usr/bin/nvidia-smi -L"],
+                                         device_requests=[gpu_request()], network_mode="none",
+                                         labels={LABEL_KEY: SESSION_ID})
+    try:
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            if NO_GPU_DRIVER in str(exc):
+                return False
+            raise
+        container.wait(timeout=120)
+        return FAKE_GPU_UUID in container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    finally:
+        _ignore_gone(lambda: container.remove(force=True))
 
 
 # A second engine, without GPU support ------------------------------------------------------------
@@ -300,7 +339,14 @@ def gpu_client(docker_client: DockerClient) -> DockerClient:
 @pytest.fixture(scope="session")
 def engine_without_gpus() -> Iterator[str]:
     """A second, throwaway dockerd whose PATH holds no nvidia-container-runtime-hook: the host
-    without NVIDIA's toolkit. Yields its `unix://` address; stopped and deleted at session end.
+    without NVIDIA's toolkit. Yields its `unix://` address; stopped and deleted at session end."""
+    with throwaway_engine("smlg-", with_double=False) as address:
+        yield address
+
+
+@contextmanager
+def throwaway_engine(prefix: str, with_double: bool) -> Iterator[str]:
+    """A dockerd of its own, with or without tests/gpu_double on its PATH; yields its address.
 
     Its own --data-root, --exec-root, --pidfile, socket and managed containerd, all in one short
     folder under /tmp (unix socket paths are limited to 107 bytes), and its own containerd
@@ -309,21 +355,25 @@ def engine_without_gpus() -> Iterator[str]:
     engine's networking. So its containers have no network: create them with network_mode="none"
     or leave the default (bridge is off). Needs root."""
     if os.geteuid() != 0:
-        unavailable("a second Docker engine (engine_without_gpus) needs root")
+        unavailable("a throwaway Docker engine (engine_without_gpus, gpu_engine) needs root")
     dockerd, unshare = shutil.which("dockerd"), shutil.which("unshare")
     if not dockerd or not unshare:
-        unavailable("a second Docker engine needs dockerd (docker.io) and unshare (util-linux)")
-    folder = Path(tempfile.mkdtemp(prefix="smlg-", dir="/tmp"))
+        unavailable("a throwaway Docker engine needs dockerd (docker.io) and unshare (util-linux)")
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     address = f"unix://{folder}/docker.sock"
-    path = os.pathsep.join(part for part in os.environ.get("PATH", "").split(os.pathsep)
-                           if part and not Path(part, GPU_HOOK_NAME).exists())
+    parts = [part for part in os.environ.get("PATH", "").split(os.pathsep)
+             if part and not Path(part, GPU_HOOK_NAME).exists()]
+    if with_double:
+        parts.insert(0, str(GPU_DOUBLE_DIR))
+    namespace = folder.name
     command = [unshare, "--net", dockerd, "--data-root", f"{folder}/data", "--exec-root", f"{folder}/exec",
                "--pidfile", f"{folder}/docker.pid", "-H", address, "--bridge=none", "--iptables=false",
-               "--ip-masq=false", "--containerd-namespace", "smlg", "--containerd-plugins-namespace", "smlg-plugins"]
+               "--ip-masq=false", "--containerd-namespace", namespace,
+               "--containerd-plugins-namespace", f"{namespace}-plugins"]
     log_path = folder / "dockerd.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, PATH=path), start_new_session=True)
+                                   env=dict(os.environ, PATH=os.pathsep.join(parts)), start_new_session=True)
     try:
         _wait_for_engine(address, process, log_path)
         yield address

@@ -5,6 +5,7 @@ the second engine without it, which refuses the same request as a host without N
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -169,6 +170,44 @@ def test_the_second_engine_has_no_gpu_driver(docker_client, engine_without_gpus:
         assert gpu_capable(other) is False
     finally:
         other.close()
+
+
+def test_the_main_engine_fakes_no_gpu(docker_client, gpu_client) -> None:
+    """The double lives only in the throwaway GPU engine of this session (tests/docker_support.py):
+    the machine's own engine, which outlives the tests, never shows a `--gpus` container a fake GPU
+    (scripts/test.sh starts it without the double, and restarts one an older test.sh started with it)."""
+    from docker_support import fakes_gpus
+
+    assert fakes_gpus(gpu_client), "the GPU test engine should fake GPUs"
+    assert not fakes_gpus(docker_client), ("the main Docker engine runs tests/gpu_double: any `sm-lint run "
+                                           "--scenario gpu` on this machine would see a fake GPU")
+
+
+def test_the_gpu_engine_is_gone_after_the_session(tmp_path: Path) -> None:
+    """A child pytest session that uses the GPU engine leaves no dockerd with the double running."""
+    test = tmp_path / "test_child.py"
+    test.write_text("def test_uses_it(gpu_client):\n    assert gpu_client.ping()\n")
+    before = _double_engines()
+    here = Path(__file__).resolve().parent
+    path = os.pathsep.join([str(here), str(here.parent / "src"), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "docker_support",
+                           str(test)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _double_engines() == before
+
+
+def _double_engines() -> List[int]:
+    """Pids of the dockerd processes on this machine with tests/gpu_double on their PATH."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "dockerd" and \
+                    str(GPU_DOUBLE_DIR).encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return sorted(found)
 
 
 # The double alone, on a made-up bundle --------------------------------------------------------------

@@ -6,7 +6,7 @@ build context holding the page's `file=` blocks and its `toml config` block.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional
 
 import pytest
 
@@ -101,7 +101,7 @@ def _run(example: Example, tmp_path: Path) -> List[str]:
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
 
-def _run_container(example: Example, tmp_path: Path, client: Any) -> List[str]:
+def _run_container(example: Example, tmp_path: Path, client: Any, docker_host: Optional[str] = None) -> List[str]:
     """A `container` example is a FROM-scratch Dockerfile (busybox in its context, plus the page's
     `file=` blocks), built and run by the harness; the fence's attributes are `sm-lint run` flags."""
     image = build_image(client, example.text, dict(example.files))
@@ -113,7 +113,7 @@ def _run_container(example: Example, tmp_path: Path, client: Any) -> List[str]:
         overrides=Overrides(instance_type=options.get("instance-type"), max_runtime=number("max-runtime", int)),
         scenarios=expand_scenarios([options.get("scenario", "completion")]), config_file=config_file,
         grace=number("grace", float) or 10.0, stop_after=number("stop-after", float) or 2.0,
-        expect_gpus=number("expect-gpus", int))
+        expect_gpus=number("expect-gpus", int), docker_host=docker_host)
     result = run_harness(image, run_options, CATALOGUE)
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
@@ -154,7 +154,10 @@ def test_engine_rule_example(rule: Rule, example: Example, tmp_path: Path, docke
         _judge(rule, example, _run_build(example, tmp_path, docker_client))
         return
     if dict(example.options).get("scenario") == "gpu":
-        request.getfixturevalue("gpu_client")  # the engine runs the GPU double (tests/gpu_double)
+        # A throwaway engine that runs the GPU double (tests/gpu_double); never the main one.
+        gpu_client = request.getfixturevalue("gpu_client")
+        _judge(rule, example, _run_container(example, tmp_path, gpu_client, request.getfixturevalue("gpu_engine")))
+        return
     _judge(rule, example, _run_container(example, tmp_path, docker_client))
 
 

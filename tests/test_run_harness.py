@@ -262,7 +262,7 @@ def test_containers_are_unprivileged_limited_labelled_and_mount_nothing(images: 
 
     def watch() -> None:
         for _ in range(200):
-            found = docker_client.containers.list(filters={"label": RUN_LABEL})
+            found = docker_client.containers.list(filters={"label": f"{PID_LABEL}={os.getpid()}"})
             if found:
                 seen.append(found[0].attrs)
                 return
@@ -342,49 +342,70 @@ def test_job_that_ends_before_the_signal_skips_the_stop_scenario(images: Images,
     assert ("SM310", result.skipped[0][1]) in result.skipped
 
 
-# -- GPU (the test engine runs tests/gpu_double/nvidia-container-runtime-hook) ---------------------
+# -- GPU (a throwaway engine runs tests/gpu_double/nvidia-container-runtime-hook) ---------------------
 
-def test_gpu_scenario_sees_the_instance_gpus(gpu_client: Any, images: Images, config_file: Path) -> None:
-    result = harness(images.script, config_file, scenarios=("gpu",), instance_type="ml.g5.xlarge")
+class GpuEngine(NamedTuple):
+    client: Any
+    host: str  # its address, for --docker-host
+
+
+@pytest.fixture(scope="module")
+def gpu(gpu_engine: str, gpu_client: Any) -> GpuEngine:
+    return GpuEngine(gpu_client, gpu_engine)
+
+
+def on_gpu(gpu: GpuEngine, docker_client: Any, image: str) -> str:
+    """`image` (built in the main engine) moved into the GPU engine."""
+    return copy_image(docker_client, image, gpu.client)
+
+
+def test_gpu_scenario_sees_the_instance_gpus(gpu: GpuEngine, docker_client: Any, images: Images,
+                                             config_file: Path) -> None:
+    result = harness(on_gpu(gpu, docker_client, images.script), config_file, scenarios=("gpu",),
+                     instance_type="ml.g5.xlarge", docker_host=gpu.host)
     assert result.findings == [], result.findings
     assert fact(result, "GPUs expected") == "1 (ml.g5.xlarge)"
-    gpu = fact(result, "GPU 0")
-    assert gpu.startswith("NVIDIA A10G, GPU-") and gpu.endswith("driver 535.104.05")
+    gpu_fact = fact(result, "GPU 0")
+    assert gpu_fact.startswith("NVIDIA A10G, GPU-") and gpu_fact.endswith("driver 535.104.05")
 
 
-def test_fewer_gpus_than_expected(gpu_client: Any, images: Images, config_file: Path) -> None:
-    result = harness(images.script, config_file, scenarios=("gpu",), expect_gpus=2)
+def test_fewer_gpus_than_expected(gpu: GpuEngine, docker_client: Any, images: Images, config_file: Path) -> None:
+    result = harness(on_gpu(gpu, docker_client, images.script), config_file, scenarios=("gpu",), expect_gpus=2,
+                     docker_host=gpu.host)
     assert rules(result) == ["SM320"]
     assert "1 of the 2 GPUs of --expect-gpus are visible" in result.findings[0].message
 
 
-def test_bundled_driver_files_break_gpu_start(gpu_client: Any, images: Images, config_file: Path) -> None:
-    result = harness(images.driver_bundled, config_file, scenarios=("gpu",), instance_type="ml.g5.xlarge")
+def test_bundled_driver_files_break_gpu_start(gpu: GpuEngine, docker_client: Any, images: Images,
+                                              config_file: Path) -> None:
+    result = harness(on_gpu(gpu, docker_client, images.driver_bundled), config_file, scenarios=("gpu",),
+                     instance_type="ml.g5.xlarge", docker_host=gpu.host)
     assert rules(result) == ["SM321"]
     assert "/usr/bin/nvidia-smi" in result.findings[0].message and "file exists" in result.findings[0].message
 
 
-def test_stale_nvml_in_the_image_is_a_version_mismatch(gpu_client: Any, config_file: Path) -> None:
-    stale = build_image(gpu_client, "FROM scratch\n" + BUSYBOX + "COPY lib /usr/lib64/libnvidia-ml.so.470.57.02\n"
+def test_stale_nvml_in_the_image_is_a_version_mismatch(gpu: GpuEngine, config_file: Path) -> None:
+    stale = build_image(gpu.client, "FROM scratch\n" + BUSYBOX + "COPY lib /usr/lib64/libnvidia-ml.so.470.57.02\n"
                         'ENTRYPOINT ["/bin/busybox", "true"]\n', {"lib": "old"})
-    result = harness(stale, config_file, scenarios=("gpu",), instance_type="ml.g5.xlarge")
+    result = harness(stale, config_file, scenarios=("gpu",), instance_type="ml.g5.xlarge", docker_host=gpu.host)
     assert rules(result) == ["SM321"]
     assert "Driver/library version mismatch" in result.findings[0].message
 
 
-def test_unmet_cuda_requirement(gpu_client: Any, config_file: Path) -> None:
-    needy = build_image(gpu_client, "FROM scratch\n" + BUSYBOX + 'ENV NVIDIA_REQUIRE_CUDA="cuda>=12.4 brand=tesla"\n'
+def test_unmet_cuda_requirement(gpu: GpuEngine, config_file: Path) -> None:
+    needy = build_image(gpu.client, "FROM scratch\n" + BUSYBOX + 'ENV NVIDIA_REQUIRE_CUDA="cuda>=12.4 brand=tesla"\n'
                         'ENTRYPOINT ["/bin/busybox", "true"]\n')
-    result = harness(needy, config_file, scenarios=("gpu",), instance_type="ml.g5.xlarge")
+    result = harness(needy, config_file, scenarios=("gpu",), instance_type="ml.g5.xlarge", docker_host=gpu.host)
     assert rules(result) == ["SM320"]
     assert "cuda>=12.4" in result.findings[0].message
 
 
-def test_job_on_a_gpu_instance_gets_the_gpus(gpu_client: Any, images: Images, config_file: Path, tmp_path: Path) -> None:
+def test_job_on_a_gpu_instance_gets_the_gpus(gpu: GpuEngine, docker_client: Any, images: Images, config_file: Path,
+                                             tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = harness(images.script, config_file, instance_type="ml.g5.xlarge",
+    result = harness(on_gpu(gpu, docker_client, images.script), config_file, instance_type="ml.g5.xlarge",
                      entrypoint=["/bin/busybox", "sh", "-c", "nvidia-smi -L > /opt/ml/processing/output/o/gpus"],
-                     outputs=[("/opt/ml/processing/output/o", str(out))])
+                     outputs=[("/opt/ml/processing/output/o", str(out))], docker_host=gpu.host)
     assert result.findings == [], result.findings
     assert (out / "gpus").read_text().startswith("GPU 0: NVIDIA A10G (UUID: GPU-")
 
