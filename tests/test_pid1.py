@@ -26,10 +26,16 @@ CATALOGUE = Catalogue.load()
     ("exec python3 x.py", True, ("program",) * 4),
     ("python3 x.py; exec echo done", True, ("child",) * 4),
     ("python3 x.py; echo done", True, ("child",) * 4),
-    ("cd /app && python3 x.py", True, ("child?", "child", "child", "program")),
+    ("cd /app && python3 x.py", True, ("child?", "child", "program", "program")),
+    ("true; cd /app && python3 x.py", True, ("child?", "child", "child", "program")),
+    ("false || python3 x.py", True, ("child?", "child", "program", "program")),
+    ("{ python3 x.py; }", True, ("child?", "child", "child", "program")),
     ("cd /app; python3 x.py", True, ("child?", "child", "program", "program")),
     ("python3 x.py 2>&1", True, ("child?", "child", "child", "program")),
     ("trap 'exit 0' TERM; python3 x.py", True, ("child",) * 4),  # a trap: no shell execs
+    ("trap 'exit 0' INT; python3 x.py", True, ("trap",) * 4),  # the trap runs after python3 ends: too late
+    ("trap 'exit 0' INT TERM; python3 x.py", True, ("trap",) * 4),  # the trap runs after python3 ends: too late
+    ("trap 'exit 0' EXIT; python3 x.py", True, ("child",) * 4),
     ("trap 'exit 0' INT; while :; do sleep 0.2; done", True, ("trap?",) * 4),
     ("sleep 600 & c=$!; trap 'kill $c; wait $c; exit 0' INT; wait $c", True, ("forwards",) * 4),
     ("trap '' INT; exec python3 x.py", True, ("ignored",) * 4),
@@ -114,8 +120,8 @@ class Case(NamedTuple):
 
 
 CASES = [
-    Case("bash -c after && keeps bash as PID 1",
-         'FROM python:3.11\nENTRYPOINT ["bash", "-c", "cd /app && python3 x.py"]\n', {("SM105", 2)},
+    Case("bash -c: an && list after ; keeps bash as PID 1",
+         'FROM python:3.11\nENTRYPOINT ["bash", "-c", "set -e; cd /app && python3 x.py"]\n', {("SM105", 2)},
          message="bash stays PID 1 and runs `python3 x.py` as its child"),
     Case("work before an exec'd last command runs as the shell's child",
          'FROM python:3.11\nENTRYPOINT ["bash", "-c", "python3 x.py; exec echo done"]\n', {("SM105", 2)},

@@ -158,7 +158,7 @@ class _Step(NamedTuple):
     cond: bool  # runs only on some path: after && / ||, in an if or case branch
     forked: bool  # in a subshell, pipeline or background: never the shell's own process
     loop: bool  # inside a for / while / until loop
-    top: bool  # directly in the top-level list, alone in its and-or list, not piped
+    top: bool  # at the top level, not piped, and alone or in the only and-or list of the code
 
 
 def _steps(script: str, env: Optional[Mapping[str, str]]) -> Tuple[List[_Step], Optional[tuple], Any]:
@@ -176,7 +176,8 @@ def _steps(script: str, env: Optional[Mapping[str, str]]) -> Tuple[List[_Step], 
             pairs = andor[1]
             for k, (_, pipeline) in enumerate(pairs):
                 cmds = pipeline[1]
-                alone = top and len(pairs) == 1 and len(cmds) == 1 and not background
+                # bash's own test: the command itself, or the right side of the top `;`/`&&`/`||`
+                alone = top and len(cmds) == 1 and not background and (len(lst[1]) == 1 or len(pairs) == 1)
                 for node in cmds:
                     visit(node, cond or k > 0, forked or background or len(cmds) > 1, loop, alone)
 
@@ -238,11 +239,11 @@ def _is_work(cmd: Command, functions: Dict[str, bool]) -> bool:
         functions.get(name, False)
 
 
-def _traps(steps: List[_Step], signal: str) -> Tuple[Optional[str], bool]:
+def _traps(steps: List[_Step], signal: str) -> Tuple[Optional[str], frozenset]:
     """The action of the last trap on `signal` set at the top level ("" to ignore, None when no
-    trap handles it), and whether any trap at all is set (a shell with traps execs nothing)."""
+    trap handles it), and the signals that have a trap with an action (they stop tail exec)."""
     action: Optional[str] = None
-    any_trap = False
+    handled: Dict[str, bool] = {}
     for step in steps:
         words = step.cmd.words
         if not words or words[0] != "trap":
@@ -250,11 +251,12 @@ def _traps(steps: List[_Step], signal: str) -> Tuple[Optional[str], bool]:
         args = [a for a in words[1:] if a != "--"]
         if len(args) < 2 or (args[0].startswith("-") and args[0] != "-"):
             continue
-        any_trap = True
         names = {_SIGNUMS.get(s, s.upper()[3:] if s.upper().startswith("SIG") else s.upper()) for s in args[1:]}
+        for name in names:
+            handled[name] = args[0] not in ("", "-")
         if signal in names:
             action = None if args[0] == "-" else args[0]
-    return action, any_trap
+    return action, frozenset(name for name, on in handled.items() if on)
 
 
 def analyse(script: str, inline: bool, shell: str = "", signal: str = "INT",
@@ -273,9 +275,10 @@ def analyse(script: str, inline: bool, shell: str = "", signal: str = "INT",
     first = verdicts[KNOWN[0]]
     if len(kinds) == 1:
         return first._replace(certain=all(v.certain for v in verdicts.values()))
-    child = next(v for v in verdicts.values() if v.kind == CHILD)
     execs = tuple(name for name, v in verdicts.items() if v.kind == PROGRAM)
-    return child._replace(certain=False, execs=execs)
+    other = next((v for v in verdicts.values() if v.kind == CHILD), None) or \
+        next(v for v in verdicts.values() if v.kind != PROGRAM)
+    return other._replace(certain=False, execs=execs)
 
 
 def _decide(steps: List[_Step], final: Optional[tuple], analysis: Any, inline: bool, shell: str, signal: str,
@@ -287,46 +290,54 @@ def _decide(steps: List[_Step], final: Optional[tuple], analysis: Any, inline: b
             if rec.cmd.words and not rec.wrapped and _is_work(rec.cmd, {}):
                 functions[rec.func] = True
     works = [s for s in steps if _is_work(s.cmd, functions)]
-    action, any_trap = _traps(steps, signal)
+    action, trapped = _traps(steps, signal)
     if action == "":
         return Verdict(IGNORED, True, works[-1].cmd if works else None, "trap")
     if not works:
         return Verdict(NO_WORK, True)
     last = works[-1]
-    replaced = last.cmd.via_exec and not last.forked
     earlier = [w for w in works[:-1] if not (w.cmd.via_exec and not w.forked)]
-    if action is not None and (earlier or not replaced):
+
+    def stays(step: _Step, verdict: Verdict) -> Verdict:
+        """The shell stays PID 1 while `step` runs: only a trap on the signal can still act."""
+        if action is None:
+            return verdict
         from sm_lint.dockerfile.shell import forwards_signals
 
         if forwards_signals(script, env):
-            return Verdict(FORWARDS, True, last.cmd, "trap")
-        return Verdict(TRAP, False, (earlier[0] if earlier else last).cmd, "trap")
+            return Verdict(FORWARDS, True, step.cmd, "trap")
+        # The trap runs once the foreground command has ended: never for a long one, soon
+        # enough for a loop of short ones.
+        return Verdict(TRAP, not step.loop, step.cmd, "loop" if step.loop else "trap")
+
     if earlier:
         first = earlier[0]
-        return Verdict(CHILD, not first.cond, first.cmd, "loop" if first.loop else "earlier")
-    if replaced:
+        return stays(first, Verdict(CHILD, not first.cond, first.cmd, "loop" if first.loop else "earlier"))
+    if last.cmd.via_exec and not last.forked:
         return Verdict(PROGRAM, not last.cond, last.cmd)
     if last.loop:
-        return Verdict(CHILD, True, last.cmd, "loop")
-    is_final = final is not None and last.node is final and not last.forked
+        return stays(last, Verdict(CHILD, True, last.cmd, "loop"))
+    # `_tail_candidates` skips `|| handler` tails; the last command in the code is final too.
+    is_final = not last.forked and ((final is not None and last.node is final) or last is steps[-1])
     if not is_final:
-        return Verdict(CHILD, True, last.cmd, "earlier")
+        return stays(last, Verdict(CHILD, True, last.cmd, "earlier"))
     if not inline:
-        return Verdict(CHILD, True, last.cmd, "script")
+        return stays(last, Verdict(CHILD, True, last.cmd, "script"))
     rule = tail_exec(shell)
     if rule is None:
-        return Verdict(CHILD, False, last.cmd, "tail")
+        return stays(last, Verdict(CHILD, False, last.cmd, "tail"))
     if rule == "never":
-        return Verdict(CHILD, True, last.cmd, "tail", note=f"{_SHELL_NAMES[shell]} never execs the command of `-c` itself")
-    if any_trap:
-        return Verdict(CHILD, True, last.cmd, "tail", note="no shell execs a command once a trap is set")
-    if rule == "simple":
-        why = ("it follows `&&`/`||` or is inside `if`/`case`" if last.cond else
-               "it is redirected" if last.cmd.redirects else
-               "it is inside `{ }`" if not last.top else "")
-        if why:
-            return Verdict(CHILD, True, last.cmd, "tail",
-                           note=f"bash execs the last command of `-c` only when it is a plain one; {why}")
+        return stays(last, Verdict(CHILD, True, last.cmd, "tail",
+                                   note=f"{_SHELL_NAMES.get(shell, shell)} never execs the command of `-c` itself"))
+    if rule == "tail":  # busybox ash: any tail command, unless a trap has an action
+        why = "busybox ash execs no command once a trap is set" if trapped else ""
+    else:  # bash: a plain top-level command, no trap
+        why = ("bash execs no command once a trap is set" if trapped else
+               "bash execs only a plain top-level command (alone, or at the end of the only `&&`/`||` list), "
+               "not one in `if`, `{ }`, a pipeline or after `;` inside such a list" if not last.top else
+               "bash does not exec a redirected command" if last.cmd.redirects else "")
+    if why:
+        return stays(last, Verdict(CHILD, True, last.cmd, "tail", note=why))
     return Verdict(PROGRAM, True, last.cmd, "tail")
 
 
@@ -346,6 +357,9 @@ def stop_sentence(verdict: Verdict, shell: Shell, signal: str = "SIGINT", settle
     if verdict.kind == IGNORED:
         return (f"the code sets `trap '' {signal[3:]}`, so the shell and everything it starts ignore {signal}: "
                 "the job runs on until SIGKILL")
+    if verdict.kind == TRAP and verdict.certain:
+        return (f"{who} stays PID 1 with {work} as its child, and its trap on {signal} runs only once {work} has "
+                "ended: the child never receives the signal, so the job runs on until SIGKILL")
     if verdict.kind == TRAP:
         return (f"{who} stays PID 1 and its own trap handles {signal} only once the command it is waiting for "
                 f"({work}) has ended, so the job may run on until SIGKILL ({settle})")
