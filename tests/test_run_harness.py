@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
 import pytest
 
-from docker_support import build_image, copy_image, static_binary, tcp_loopback
+from docker_support import SESSION_ID, build_image, copy_image, static_binary, tcp_loopback
 from sm_lint.catalogue import Catalogue
 from sm_lint.harness.jobspec import Overrides
 from sm_lint.harness.lifecycle import PID_LABEL, RUN_LABEL
@@ -529,9 +530,62 @@ def test_cleanup_removes_what_a_sigkilled_run_left(images: Images, docker_client
     process.kill()
     process.communicate(timeout=30)
     assert leftovers(docker_client, process.pid)["containers"]  # SIGKILL cannot be handled
+    left = leftovers(docker_client, process.pid)["containers"]
     run = sm_lint("run", "--cleanup", cwd=tmp_path)
-    assert run.code == 0 and "removed 1 left over" in run.stdout, run
+    assert run.code == 0, run
+    removed = [line for line in run.stdout.splitlines() if line.startswith("removed container ")]
+    assert any(left[0] in line and f"owner pid {process.pid} on" in line and "image " in line
+               and f"process {process.pid} on this host is gone" in line for line in removed), run.stdout
     assert leftovers(docker_client, process.pid) == {"containers": [], "networks": []}
+
+
+def test_cleanup_leaves_other_machines_and_live_runs_unless_forced(images: Images, docker_client: Any,
+                                                                    tmp_path: Path) -> None:
+    """A shared engine (tcp://, ssh://, a CI host's socket): another machine's running job cannot be
+    proven dead from here, so --cleanup lists it and keeps it; --force removes it. A live run of
+    this host is never removed. Every line names what it is about; --format json says the same."""
+    from sm_lint.harness.lifecycle import HOST_LABEL
+
+    def labelled(name: str, host: str, pid: int) -> Any:
+        labels = {RUN_LABEL: f"test-{name}", PID_LABEL: str(pid), HOST_LABEL: host, "sm-lint-test": SESSION_ID}
+        container = docker_client.containers.create(images.sleeper, name=f"sm-lint-{SESSION_ID}-{name}",
+                                                    labels=labels, network_mode="none")
+        container.start()
+        return container
+
+    elsewhere = labelled("elsewhere", "another-ci-runner", 4242)
+    live = labelled("live", socket.gethostname(), os.getpid())  # this pytest process: alive (not the cleaner)
+    try:
+        run = sm_lint("run", "--cleanup", cwd=tmp_path)
+        assert run.code == 0, run
+        elsewhere.reload(), live.reload()
+        assert elsewhere.status == "running" and live.status == "running"
+        kept = [line for line in run.stdout.splitlines() if elsewhere.name in line]
+        assert kept and kept[0].startswith("kept (--force removes it) container") and \
+            "owner pid 4242 on another-ci-runner" in kept[0], run.stdout
+        assert "--force would remove" in run.stdout.splitlines()[-1]
+
+        as_json = json.loads(sm_lint("run", "--cleanup", "--format", "json", cwd=tmp_path).stdout)
+        kept_json = {item["name"]: item for item in as_json["kept"]}
+        assert kept_json[elsewhere.name]["host"] == "another-ci-runner" and kept_json[elsewhere.name]["removed_by_force"]
+        assert kept_json[live.name]["alive"] and not kept_json[live.name]["removed_by_force"]
+        assert elsewhere.name not in {item["name"] for item in as_json["removed"]}
+
+        forced = json.loads(sm_lint("run", "--cleanup", "--force", "-f", "json", cwd=tmp_path).stdout)
+        gone = {item["name"]: item for item in forced["removed"]}
+        assert gone[elsewhere.name]["id"] == elsewhere.id and gone[elsewhere.name]["image"]
+        live.reload()
+        assert live.status == "running" and live.name not in gone
+        import docker.errors
+
+        with pytest.raises(docker.errors.NotFound):
+            elsewhere.reload()
+    finally:
+        for container in (elsewhere, live):
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - removed by the test
+                pass
 
 
 @pytest.mark.parametrize("with_cat", [True, False])

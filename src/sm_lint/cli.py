@@ -130,7 +130,8 @@ def run(
     memory: Optional[str] = typer.Option(None, "--memory", help="Memory limit per container (512m, 4g)."),
     pull: bool = typer.Option(False, "--pull", help="Pull the image when the engine lacks it."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address (default: DOCKER_HOST or the local socket)."),
-    cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine, then exit."),
+    cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine (only what is provably dead), list it, then exit."),
+    force: bool = typer.Option(False, "--force", help="With --cleanup: also remove other machines' runs, which cannot be proven dead from here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Also write a report in FORMAT to PATH (repeatable)."),
@@ -148,7 +149,9 @@ def run(
         from sm_lint.run_command import RunOptions, expand_scenarios, run_harness
 
         if cleanup:
-            return _cleanup(docker_host)
+            return _cleanup(docker_host, force, format.value)
+        if force:
+            raise UsageError("--force goes with --cleanup")
         if image is None:
             raise UsageError("run: give an IMAGE (or --cleanup)")
         reports = parse_report_flags(report)
@@ -189,18 +192,50 @@ def _env_pairs(items: List[str]) -> dict:
     return pairs
 
 
-def _cleanup(docker_host: Optional[str]) -> int:
-    from sm_lint.errors import EXIT_OK
-    from sm_lint.harness.lifecycle import remove_leftovers
-    from sm_lint.image.engine import connect
+def _cleanup(docker_host: Optional[str], force: bool, fmt: str) -> int:
+    import json
 
+    from sm_lint import __version__
+    from sm_lint.errors import EXIT_OK, UsageError
+    from sm_lint.harness.lifecycle import Leftover, remove_leftovers
+    from sm_lint.image.engine import connect
+    from sm_lint.terminal import printable
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--cleanup prints text or json, not {fmt}")
     client = connect(docker_host)
     try:
-        removed = remove_leftovers(client)
+        done = remove_leftovers(client, force=force)
     finally:
         client.close()
-    total = sum(len(names) for names in removed.values())
-    typer.echo(f"removed {total} left over: " + ", ".join(f"{len(v)} {k}" for k, v in removed.items()))
+    if fmt == "json":
+        typer.echo(json.dumps({
+            "version": 1, "tool": {"name": "sm-lint", "version": __version__}, "command": "run --cleanup",
+            "force": force, "removed": [item.as_dict() for item in done.removed],
+            "kept": [dict(item.as_dict(), removed_by_force=not item.alive) for item in done.kept]}, indent=2))
+        return EXIT_OK
+
+    def line(item: Leftover) -> str:
+        what = f"{item.kind} {item.name} ({item.id[:12]}"
+        what += f", image {item.image}, {item.state}" if item.kind == "container" else ""
+        return printable(f"{what}, run {item.run or '?'}, owner pid {item.pid or '?'} on {item.host or '?'}): {item.reason}")
+
+    for item in done.removed:
+        typer.echo(f"removed {line(item)}")
+    would_go = [item for item in done.kept if not item.alive]
+    for item in would_go:
+        typer.echo(f"kept (--force removes it) {line(item)}")
+    for item in done.kept:
+        if item.alive:
+            typer.echo(f"kept {line(item)}")
+    counts = lambda items: ", ".join(f"{sum(i.kind == kind for i in items)} {kind}s"  # noqa: E731
+                                     for kind in ("container", "network"))
+    summary = f"removed {len(done.removed)} left over ({counts(done.removed)})"
+    if would_go:
+        summary += f"; {len(would_go)} kept that --force would remove (other machines' runs: they may still be going)"
+    if len(done.kept) > len(would_go):
+        summary += f"; {len(done.kept) - len(would_go)} of live runs on this host kept"
+    typer.echo(summary)
     return EXIT_OK
 
 

@@ -4,18 +4,22 @@ Every container and network carries the labels `sm-lint.run=<run id>`, `sm-lint.
 `sm-lint.host` (the sm-lint process that made it). A `Session` removes what it made when it ends:
 normally, on an exception, on Ctrl-C (SIGINT) and on SIGTERM/SIGHUP (turned into `Terminated`
 so that the same unwinding runs). Only SIGKILL of sm-lint itself can leave something behind;
-`sm-lint run --cleanup` (`remove_leftovers`) removes what runs whose process is gone left.
+`sm-lint run --cleanup` (`remove_leftovers`) removes what runs whose process is provably gone left:
+made on this host by a process that no longer runs, or (another machine's, on a shared engine)
+every container of its run stopped for STALE_AFTER seconds. Anything else of another machine only
+with `--force`; a run whose process runs on this host never.
 Containers are removed with their anonymous volumes (`v=True`): the image's VOLUME folders.
 """
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import time
 import uuid
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from sm_lint.errors import EnvironmentFailure, Terminated
 from sm_lint.image.engine import explain, host_of
@@ -110,25 +114,125 @@ class Session:
         self.networks.clear()
 
 
-def remove_leftovers(client: DockerClient) -> Dict[str, List[str]]:
-    """Remove the containers and networks of earlier runs whose sm-lint process is gone (a run
-    that is still going on, on this host, is left alone). Returns what was removed, by kind."""
-    removed: Dict[str, List[str]] = {"containers": [], "networks": []}
+# A container of another machine (whose sm-lint process cannot be checked from here) counts as dead
+# only when no container of its run is running, created or paused, and the last one stopped this long
+# ago: a live run reads its stopped containers (exit code, logs, outputs) right after they exit.
+STALE_AFTER = 600.0
+
+
+class Leftover(NamedTuple):
+    """A container or network that `sm-lint run --cleanup` found, and what it decided."""
+
+    kind: str  # "container" | "network"
+    id: str
+    name: str
+    image: str  # "" for networks
+    run: str
+    host: str  # sm-lint.host: the machine whose sm-lint made it
+    pid: str  # sm-lint.pid on that machine
+    state: str  # the container's state (running, exited, ...); "" for networks
+    dead: bool  # provably dead: removed without --force
+    alive: bool  # its sm-lint process runs on this host: never removed
+    reason: str
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(self._asdict())
+
+
+class Cleanup(NamedTuple):
+    removed: List[Leftover]
+    kept: List[Leftover]  # alive, or not provably dead without --force
+    force: bool
+
+
+def remove_leftovers(client: DockerClient, force: bool = False, now: Optional[float] = None) -> Cleanup:
+    """Remove what runs whose sm-lint process is gone left in the engine: what is provably dead
+    (made on this host by a process that no longer runs; or made elsewhere, every container of its
+    run stopped for STALE_AFTER seconds), and with `force` also what cannot be checked from here
+    (another machine's containers and networks). A run whose sm-lint process runs on this host is
+    never touched."""
+    found = find_leftovers(client, now)
+    removed: List[Leftover] = []
+    kept: List[Leftover] = []
+    for item in found:
+        if item.alive or not (item.dead or force):
+            kept.append(item)
+            continue
+        if item.kind == "container":
+            _remove(lambda: client.api.remove_container(item.id, force=True, v=True))
+        else:
+            _remove(lambda: client.api.remove_network(item.id))
+        removed.append(item)
+    return Cleanup(removed, kept, force)
+
+
+def find_leftovers(client: DockerClient, now: Optional[float] = None) -> List[Leftover]:
+    """Every container and network labelled by the harness, containers first, each judged."""
+    now = time.time() if now is None else now
     label = {"label": RUN_LABEL}
-    for container in client.containers.list(all=True, filters=label):
-        if not _owner_alive(container.labels):
-            _remove(lambda: container.remove(force=True, v=True))
-            removed["containers"].append(container.name)
-    for network in client.networks.list(filters=label):
-        if not _owner_alive(network.attrs.get("Labels") or {}):
-            _remove(network.remove)
-            removed["networks"].append(network.name)
-    return removed
+    containers = client.api.containers(all=True, filters=label)
+    details = {}
+    for summary in containers:
+        try:
+            details[summary["Id"]] = client.api.inspect_container(summary["Id"])
+        except Exception:  # noqa: BLE001 - removed meanwhile
+            continue
+    by_run: Dict[str, List[Dict[str, Any]]] = {}
+    for info in details.values():
+        by_run.setdefault(((info.get("Config") or {}).get("Labels") or {}).get(RUN_LABEL, ""), []).append(info)
+    found: List[Leftover] = []
+    for info in details.values():
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        state = (info.get("State") or {}).get("Status", "")
+        alive, dead, reason = _judge(labels, by_run.get(labels.get(RUN_LABEL, ""), []), now)
+        found.append(Leftover("container", info["Id"], str(info.get("Name", "")).lstrip("/"),
+                              str((info.get("Config") or {}).get("Image", "")), labels.get(RUN_LABEL, ""),
+                              labels.get(HOST_LABEL, ""), labels.get(PID_LABEL, ""), state, dead, alive, reason))
+    for network in client.api.networks(filters=label):
+        labels = network.get("Labels") or {}
+        run = labels.get(RUN_LABEL, "")
+        alive, dead, reason = _judge(labels, by_run.get(run, []), now, network.get("Created", ""))
+        found.append(Leftover("network", network["Id"], network.get("Name", ""), "", run, labels.get(HOST_LABEL, ""),
+                              labels.get(PID_LABEL, ""), "", dead, alive, reason))
+    return found
+
+
+def _judge(labels: Dict[str, str], run_containers: List[Dict[str, Any]], now: float,
+           created: str = "") -> Tuple[bool, bool, str]:
+    """(alive, dead, reason) for a labelled object: alive when its sm-lint process runs on this
+    host, dead when that is provably not so."""
+    host, pid = labels.get(HOST_LABEL, ""), labels.get(PID_LABEL, "")
+    if host == socket.gethostname():
+        if _owner_alive(labels):
+            return True, False, f"its sm-lint process {pid} on this host is running (a live run)"
+        return False, True, f"its sm-lint process {pid} on this host is gone"
+    owner = f"made by sm-lint process {pid or '?'} on {host or 'an unknown host'}, which cannot be checked from here"
+    busy = [c for c in run_containers if (c.get("State") or {}).get("Status") not in ("exited", "dead")]
+    if busy:
+        return False, False, f"{owner}; its run has {len(busy)} container{'s' if len(busy) > 1 else ''} not stopped"
+    ends = [_timestamp((c.get("State") or {}).get("FinishedAt", "")) for c in run_containers]
+    if not run_containers:
+        ends = [_timestamp(created)]
+    last = max(ends) if ends and None not in ends else None
+    if last is None or now - last < STALE_AFTER:
+        ago = f" {now - last:.0f} s ago" if last is not None else ""
+        return False, False, f"{owner}; its run's last change was{ago or ' at an unknown time'}, less than {STALE_AFTER:g} s"
+    return False, True, f"{owner}; every container of its run stopped {now - last:.0f} s ago"
+
+
+def _timestamp(text: str) -> Optional[float]:
+    """Seconds since the epoch of the engine's RFC 3339 time (nanoseconds cut); None if unparsable."""
+    import datetime
+
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text or "")
+    if not match or text.startswith("0001-"):
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return datetime.datetime.fromisoformat(match.group(1) + zone).timestamp()
 
 
 def _owner_alive(labels: Dict[str, str]) -> bool:
-    if labels.get(HOST_LABEL) != socket.gethostname():
-        return False  # made elsewhere: its owner cannot be checked, so it counts as left over
+    """Whether the sm-lint process of these labels (made on this host) still runs."""
     try:
         pid = int(labels.get(PID_LABEL, ""))
     except ValueError:
