@@ -285,6 +285,48 @@ def test_containers_are_unprivileged_limited_labelled_and_mount_nothing(images: 
     assert attrs["Config"]["Hostname"] == "algo-1"
 
 
+def test_harness_containers_have_safe_default_limits(images: Images, config_file: Path, docker_client: Any,
+                                                   tmp_path: Path) -> None:
+    """Without --memory or --pids-limit every container still gets limits (4g, 4096 processes), so a
+    fork bomb under test hits the container's limit, not the host's; the flags change or lift them."""
+    seen: List[Dict[str, Any]] = []
+
+    def watch() -> None:
+        for _ in range(400):
+            found = docker_client.containers.list(filters={"label": f"{PID_LABEL}={os.getpid()}"})
+            if found:
+                seen.append(found[0].attrs["HostConfig"])
+                return
+            time.sleep(0.05)
+
+    out = tmp_path / "out"
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    # A bounded fork bomb: 3000 sleepers against a 4096 limit would pass, so the test lowers it to 50.
+    # busybox sh gives up at the first fork the limit refuses ("can't fork"): the job fails, contained.
+    bomb = "n=0; while [ $n -lt 300 ]; do /bin/busybox sleep 30 & n=$((n+1)); done 2> /opt/ml/processing/output/o/err"
+    result = harness(images.script, config_file, entrypoint=script(bomb), pids_limit=50,
+                     outputs=[("/opt/ml/processing/output/o", str(out))])
+    watcher.join()
+    assert seen and seen[0]["PidsLimit"] == 50 and seen[0]["Memory"] == 4 << 30
+    assert "can't fork" in (out / "err").read_text()  # forks past the limit failed in the container
+    assert rules(result) == ["SM301"]
+
+    seen.clear()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    harness(images.script, config_file, entrypoint=script("/bin/busybox sleep 2"))
+    watcher.join()
+    assert seen and seen[0]["PidsLimit"] == 4096 and seen[0]["Memory"] == 4 << 30
+
+    seen.clear()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    harness(images.script, config_file, entrypoint=script("/bin/busybox sleep 2"), memory="none", pids_limit=0)
+    watcher.join()
+    assert seen and not seen[0].get("PidsLimit") and not seen[0]["Memory"]
+
+
 # -- stop ---------------------------------------------------------------------------------------
 
 def test_exec_form_program_that_handles_sigint_stops_cleanly(images: Images, config_file: Path) -> None:
@@ -494,10 +536,62 @@ def test_unreachable_engine_is_exit_3(tmp_path: Path) -> None:
 
 def test_bad_flags_are_exit_2(tmp_path: Path) -> None:
     for args in (["--scenario", "halt"], ["--stop-signal", "SIGNOPE"], ["--ready-log", "("], ["--env", "NOVALUE"],
-                 ["--input", "nocolon"]):
+                 ["--input", "nocolon"], ["--memory", "lots"], ["--memory", "1k"], ["--grace", "-5"],
+                 ["--stop-after", "-1"], ["--ready-timeout", "nan"], ["--cpus", "0"], ["--pids-limit", "-1"],
+                 ["--expect-gpus", "-1"], ["--output", "/opt/ml/processing/output/o:/proc/x"], ["--force"]):
+        # x:1 is not in any engine: each is refused before the engine is asked (which would be exit 3)
         run = sm_lint("run", "x:1", *args, cwd=tmp_path)
         assert run.code == 2, (args, run)
         assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("sm-lint: error: "), (args, run.stderr)
+    run = sm_lint("run", "x:1", "--output", "/opt/ml/processing/output/o:/proc/x", cwd=tmp_path)
+    assert "--output /opt/ml/processing/output/o:/proc/x: cannot write to /proc/x" in run.stderr
+
+
+def test_run_without_an_image_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    run = sm_lint("run", cwd=tmp_path)
+    assert run.code == 2 and run.stdout == "", run
+    assert run.stderr == "sm-lint: error: run: give an IMAGE (or --cleanup); see sm-lint run --help\n"
+
+
+def _job_with(tmp_path: Path, uri: str, kind: str = "input") -> Path:
+    if kind == "input":
+        request = {"ProcessingInputs": [{"InputName": "d", "S3Input": {
+            "S3Uri": uri, "LocalPath": "/opt/ml/processing/input/d", "S3DataType": "S3Prefix", "S3InputMode": "File"}}]}
+    else:
+        request = {"ProcessingOutputConfig": {"Outputs": [{"OutputName": "o", "S3Output": {
+            "S3Uri": uri, "LocalPath": "/opt/ml/processing/output/o", "S3UploadMode": "EndOfJob"}}]}}
+    job = tmp_path / "repo" / "job.json"
+    job.parent.mkdir(exist_ok=True)
+    job.write_text(json.dumps(request))
+    return job
+
+
+@pytest.mark.parametrize("kind", ["input", "output"])
+def test_job_file_host_folders_stay_in_its_folder_unless_allowed(tmp_path: Path, kind: str) -> None:
+    """`S3Uri: file:///etc` in a job file (a repository's: a pull request controls it) would copy a
+    host folder into an untrusted container, or write over one: refused before any work (exit 2,
+    x:1 is in no engine), unless the command line allows that folder. Symlinks do not get out."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    job = _job_with(tmp_path, outside.as_uri(), kind)
+    run = sm_lint("run", "x:1", "--job", str(job), cwd=tmp_path)
+    assert run.code == 2 and "is outside the job file's folder" in run.stderr, run
+    assert f"--allow-local-path {outside}" in run.stderr and len(run.stderr.splitlines()) == 1
+    (job.parent / "link").symlink_to(outside)
+    linked = sm_lint("run", "x:1", "--job", str(_job_with(tmp_path, (job.parent / "link").as_uri(), kind)), cwd=tmp_path)
+    assert linked.code == 2 and "is outside the job file's folder" in linked.stderr, linked
+    gated = sm_lint("gate", "--image", "x:1", "--job", str(job), cwd=tmp_path)
+    assert gated.code == 2 and "is outside the job file's folder" in gated.stderr, gated
+    # Allowed, or inside the job's folder: past the check (to the engine: x:1 is missing, exit 3)
+    allowed = sm_lint("run", "x:1", "--job", str(job), "--allow-local-path", str(outside), cwd=tmp_path)
+    assert allowed.code == 3, allowed
+    (job.parent / "data").mkdir()
+    inside = sm_lint("run", "x:1", "--job", str(_job_with(tmp_path, (job.parent / "data").as_uri(), kind)), cwd=tmp_path)
+    assert inside.code == 3, inside
+    # A flag is the user's own choice: --input/--output name any folder.
+    flag = ["--input", f"{outside}:/opt/ml/processing/input/d"] if kind == "input" else \
+        ["--output", f"/opt/ml/processing/output/o:{outside}"]
+    assert sm_lint("run", "x:1", "--job", str(job), *flag, cwd=tmp_path).code == 3
 
 
 def _start_and_wait_running(image: str, cwd: Path, client: Any) -> subprocess.Popen:

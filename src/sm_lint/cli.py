@@ -103,7 +103,7 @@ def rules(
     raise typer.Exit(guarded(lambda: rules_command.show(rule_id, format.value)))
 
 
-@app.command(no_args_is_help=True)
+@app.command()  # no image: one line and exit 2, not the whole help
 def run(
     image: Optional[str] = typer.Argument(None, help="Image name, tag or id in the engine."),
     job: Optional[str] = typer.Option(None, "--job", help="CreateProcessingJob request (JSON; YAML with PyYAML); flags win over it."),
@@ -127,7 +127,9 @@ def run(
     require_gpu: bool = typer.Option(False, "--require-gpu", help="An engine without GPUs is a failure, not a skip."),
     gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus", help="Give the job's containers all GPUs (default: when the instance type has GPUs)."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPU limit per container."),
-    memory: Optional[str] = typer.Option(None, "--memory", help="Memory limit per container (512m, 4g)."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Memory limit per container (512m, 4g; none: no limit) (default: 4g)."),
+    pids_limit: Optional[int] = typer.Option(None, "--pids-limit", help="Most processes per container (0: no limit) (default: 4096)."),
+    allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder (repeatable; default: only the job file's folder)."),
     pull: bool = typer.Option(False, "--pull", help="Pull the image when the engine lacks it."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address (default: DOCKER_HOST or the local socket)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine (only what is provably dead), list it, then exit."),
@@ -153,7 +155,7 @@ def run(
         if force:
             raise UsageError("--force goes with --cleanup")
         if image is None:
-            raise UsageError("run: give an IMAGE (or --cleanup)")
+            raise UsageError("run: give an IMAGE (or --cleanup); see sm-lint run --help")
         reports = parse_report_flags(report)
         overrides = Overrides(
             entrypoint=entrypoint or None, arguments=arg or None, env=_env_pairs(env),
@@ -164,7 +166,8 @@ def run(
             job_file=job, overrides=overrides, scenarios=expand_scenarios(scenario), docker_host=docker_host,
             pull=pull, stop_signal=stop_signal, grace=grace, stop_after=stop_after, ready_log=ready_log,
             ready_timeout=ready_timeout, expect_gpus=expect_gpus, require_gpu=require_gpu, gpus=gpus,
-            cpus=cpus, memory=memory, config_file=config_file, ignore=tuple(r.upper() for r in ignore),
+            cpus=cpus, memory=memory, pids_limit=pids_limit, allow_local_paths=tuple(allow_local_path),
+            config_file=config_file, ignore=tuple(r.upper() for r in ignore),
             fail_on=fail_on.value if fail_on else None)
         catalogue = Catalogue.load()
         from sm_lint.progress import Progress
@@ -248,6 +251,7 @@ def gate(
     context: Optional[str] = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
     target: Optional[str] = typer.Option(None, "--target", help="Build stage to build and check."),
     job: Optional[str] = typer.Option(None, "--job", help="CreateProcessingJob request for the harness."),
+    allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder (repeatable; never from the config; default: only the job file's folder)."),
     scenario: List[str] = typer.Option([], "--scenario", help="Harness scenarios: completion | stop | gpu | all (default: completion)."),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Write a report in FORMAT to PATH (repeatable)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="An earlier JSON report: its findings do not fail the gate."),
@@ -268,7 +272,8 @@ def gate(
     def work() -> int:
         options = GateOptions(
             dockerfile=dockerfile, image=image, build=build, context=context, target=target,
-            build_args=build_args(build_arg), job=job, scenarios=tuple(scenario), reports=tuple(report),
+            build_args=build_args(build_arg), job=job, allow_local_paths=tuple(allow_local_path),
+            scenarios=tuple(scenario), reports=tuple(report),
             baseline=baseline, docker_host=docker_host, platform=platform, config_file=config_file,
             ignore=tuple(r.upper() for r in ignore), fail_on=fail_on.value if fail_on else None, quiet=quiet)
         reports = parse_report_flags(merged_options(options).reports)  # a bad path fails before any work

@@ -31,6 +31,7 @@ class GateOptions(NamedTuple):
     target: Optional[str] = None
     build_args: Tuple[Tuple[str, str], ...] = ()
     job: Optional[str] = None
+    allow_local_paths: Tuple[str, ...] = ()  # a flag only: the config is the repository's, a pull request's
     scenarios: Tuple[str, ...] = ()
     reports: Tuple[str, ...] = ()  # FORMAT=PATH
     baseline: Optional[str] = None
@@ -128,6 +129,12 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
     # Everything a typo could break is read before the work starts: no build is wasted on it.
     scenarios = expand_scenarios(list(options.scenarios))
     command = _job_command(options.job) if options.image and options.job else ((), ())
+    if options.image and options.job:  # the job file's host folders (file://), before any build
+        from sm_lint.harness.jobspec import load_request
+        from sm_lint.run_command import RunOptions, confine_local_paths
+
+        confine_local_paths(load_request(options.job), RunOptions(job_file=options.job,
+                                                                  allow_local_paths=options.allow_local_paths))
     inspect_options = InspectOptions(config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
                                      platform=options.platform or "linux/amd64", docker_host=options.docker_host,
                                      entrypoint=command[0], arguments=command[1])
@@ -283,4 +290,5 @@ def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue,
     assert options.image
     return run_harness(options.image, RunOptions(
         job_file=options.job, scenarios=scenarios, docker_host=options.docker_host,
+        allow_local_paths=options.allow_local_paths,
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on), catalogue, progress)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import re
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Pattern, Tuple
+from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Pattern, Tuple
 
 from sm_lint import config
 from sm_lint.catalogue import Catalogue
@@ -19,6 +20,12 @@ from sm_lint.harness.jobspec import Overrides
 from sm_lint.progress import Progress
 
 SCENARIOS = ("completion", "stop", "gpu", "all")
+# Every harness container's limits unless --memory / --pids-limit say otherwise: a fork bomb or a
+# runaway allocation under test is the container's problem, not the (CI) host's.
+DEFAULT_MEMORY = "4g"
+DEFAULT_PIDS_LIMIT = 4096
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmg]?)b?", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 class RunOptions(NamedTuple):
@@ -36,7 +43,9 @@ class RunOptions(NamedTuple):
     require_gpu: bool = False
     gpus: Optional[bool] = None  # request GPUs for the job's containers; None: when the instance has them
     cpus: Optional[float] = None
-    memory: Optional[str] = None
+    memory: Optional[str] = None  # None: DEFAULT_MEMORY; "none" or "0": no limit
+    pids_limit: Optional[int] = None  # None: DEFAULT_PIDS_LIMIT; 0: no limit
+    allow_local_paths: Tuple[str, ...] = ()  # host folders a job file's file:// URIs may name
     config_file: Optional[Path] = None
     ignore: Tuple[str, ...] = ()
     fail_on: Optional[str] = None
@@ -82,6 +91,98 @@ def compile_ready_log(pattern: Optional[str]) -> Optional[Pattern[str]]:
         raise UsageError(f"--ready-log {pattern!r}: not a regular expression: {error}") from None
 
 
+def parse_memory(text: Optional[str]) -> Optional[int]:
+    """`--memory` as Docker takes it (512m, 4g, 1.5g, bytes) -> bytes; None for "none" or 0 (no limit).
+    Docker's own floor is 6 MiB."""
+    value = DEFAULT_MEMORY if text is None else text.strip()
+    if value.lower() in ("none", "0"):
+        return None
+    match = _MEMORY.fullmatch(value)
+    if not match:
+        raise UsageError(f"--memory {text!r}: expected a size such as 512m or 4g (or none for no limit)")
+    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if size < 6 << 20:
+        raise UsageError(f"--memory {text!r}: Docker needs at least 6m")
+    return size
+
+
+def check_options(options: RunOptions) -> None:
+    """Every flag that could only fail later, checked before any container starts (exit 2)."""
+    parse_memory(options.memory)
+    for name, value in (("--grace", options.grace), ("--stop-after", options.stop_after),
+                        ("--ready-timeout", options.ready_timeout)):
+        if not value >= 0 or value == float("inf"):
+            raise UsageError(f"{name} {value:g}: expected a number of seconds, 0 or more")
+    if options.cpus is not None and not options.cpus > 0:
+        raise UsageError(f"--cpus {options.cpus:g}: expected a number of CPUs above 0")
+    if options.pids_limit is not None and options.pids_limit < 0:
+        raise UsageError(f"--pids-limit {options.pids_limit}: expected a number of processes (0: no limit)")
+    if options.expect_gpus is not None and options.expect_gpus < 0:
+        raise UsageError(f"--expect-gpus {options.expect_gpus}: expected 0 or more")
+
+
+def _file_uris(request: Mapping[str, Any]) -> Iterator[Tuple[str, str, str]]:
+    """(kind, field path, file:// URI) of every local placeholder in the request."""
+    for index, item in enumerate(request.get("ProcessingInputs") or []):
+        uri = (item.get("S3Input") or {}).get("S3Uri") or ""
+        if uri.startswith("file:"):
+            yield "input", f"ProcessingInputs[{index}].S3Input.S3Uri", uri
+    for index, item in enumerate((request.get("ProcessingOutputConfig") or {}).get("Outputs") or []):
+        uri = (item.get("S3Output") or {}).get("S3Uri") or ""
+        if uri.startswith("file:"):
+            yield "output", f"ProcessingOutputConfig.Outputs[{index}].S3Output.S3Uri", uri
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def confine_local_paths(request: Mapping[str, Any], options: RunOptions) -> None:
+    """A job file (a repository's, so a pull request's) may name host folders (`file://`) only inside
+    its own folder, or inside an `--allow-local-path` folder given on the command line: an input is
+    copied into an untrusted container, an output written over. `--input`/`--output` flags are the
+    user's own choice. Symlinks are resolved first. A breach is a usage error before any work."""
+    from sm_lint.harness.jobspec import local_dir_of
+
+    given = {os.path.realpath(local) for local, _ in options.overrides.inputs}
+    given |= {os.path.realpath(local) for _, local in options.overrides.outputs}
+    roots = [os.path.realpath(path) for path in options.allow_local_paths]
+    where = options.job_file or "the request"
+    if options.job_file:
+        roots.append(os.path.realpath(os.path.dirname(os.path.abspath(options.job_file))))
+    for kind, field_path, uri in _file_uris(request):
+        local = local_dir_of(uri) or ""
+        path = os.path.realpath(local)
+        if path in given or any(_inside(path, root) for root in roots):
+            continue
+        raise UsageError(f"{where}: {field_path}: {uri} is outside the job file's folder"
+                         f"{' (' + roots[-1] + ')' if options.job_file else ''}; a job file may name host folders "
+                         f"only there, since the {kind} {'is copied into the container' if kind == 'input' else 'is written over'}: "
+                         f"give --allow-local-path {local} to let it")
+
+
+def prepare_outputs(request: Mapping[str, Any], options: RunOptions) -> None:
+    """Every output's host folder made (as the job would) and proved writable before any container
+    starts, so a bad destination costs no run."""
+    import tempfile
+
+    from sm_lint.harness.jobspec import local_dir_of
+
+    for kind, field_path, uri in _file_uris(request):
+        if kind != "output":
+            continue
+        folder = Path(local_dir_of(uri) or "")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            flag = [f"--output {container}:{local}" for container, local in options.overrides.outputs
+                    if os.path.realpath(local) == os.path.realpath(folder)]
+            what = flag[0] if flag else f"{options.job_file or 'the request'}: {field_path}"
+            raise UsageError(f"{what}: cannot write to {folder}: {error.strerror or error}") from None
+
+
 def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress: Optional[Progress] = None) -> RunResult:
     from sm_lint.harness.jobspec import load_request, validate, validation_notes
     from sm_lint.report import failed
@@ -93,6 +194,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
     catalogue.check_settings(settings)
     settings = settings.with_cli(options.ignore, fail_on=options.fail_on)
     today = datetime.date.today()
+    check_options(options)
     ready_log = compile_ready_log(options.ready_log)
     from sm_lint.harness.procstatus import signal_number
 
@@ -102,6 +204,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
         raise UsageError(f"--stop-signal: {error}") from None
 
     request = load_request(options.job_file, dataclasses.replace(options.overrides, image=image))
+    confine_local_paths(request, options)
     facts: List[Tuple[str, str]] = [("image", image), ("scenarios", ", ".join(options.scenarios))]
     facts += [("note", note) for note in validation_notes()]
     request_where = options.job_file or "request"
@@ -118,6 +221,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
 
     from sm_lint.harness.plan import make_plan
 
+    prepare_outputs(request, options)
     plan = make_plan(request, image)
     outcomes = _run_scenarios(plan, options, ready_log, progress or Progress(quiet=True))
     hits: List[Tuple[str, Hit]] = []
@@ -145,7 +249,8 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  #
     client = connect(options.docker_host)
     try:
         find_image(client, plan.image, pull=options.pull)
-        limits = Limits(options.cpus, options.memory)
+        limits = Limits(options.cpus, parse_memory(options.memory),
+                        DEFAULT_PIDS_LIMIT if options.pids_limit is None else options.pids_limit or None)
         expected = options.expect_gpus if options.expect_gpus is not None else gpu_count(plan.instance_type)
         outcomes: List[Outcome] = []
         with Session(client) as session:

@@ -27,7 +27,8 @@ NO_GPU_DRIVER = "could not select device driver"
 
 class Limits(NamedTuple):
     cpus: Optional[float] = None
-    memory: Optional[str] = None  # as Docker takes it: 512m, 2g, bytes
+    memory: Optional[int] = None  # bytes; None: no limit
+    pids: Optional[int] = None  # the most processes (and threads) at once; None: no limit
 
 
 class StartFailure(NamedTuple):
@@ -134,6 +135,8 @@ class Job:
             options["nano_cpus"] = int(self.limits.cpus * 1e9)
         if self.limits.memory:
             options["mem_limit"] = self.limits.memory
+        if self.limits.pids:
+            options["pids_limit"] = self.limits.pids
         if self.gpus:
             from docker.types import DeviceRequest
 
