@@ -188,9 +188,14 @@ def test_exit_message_that_is_not_utf8_fails_the_job(images: Images, config_file
 
 def test_job_past_max_runtime_is_stopped_and_reported(images: Images, config_file: Path) -> None:
     result = harness(images.sleeper, config_file, max_runtime=1, grace=1)
-    assert rules(result) == ["SM301", "SM303"]  # stopped by SIGKILL: exit 137 is a failure too
-    assert "MaxRuntimeInSeconds=1" in [f for f in result.findings if f.rule == "SM303"][0].message
+    assert rules(result) == ["SM303"]  # one event, one finding: not SM301 "exit 137" as well
+    assert "MaxRuntimeInSeconds=1" in result.findings[0].message
+    assert result.findings[0].evidence == ("algo-1 wrote nothing to stdout or stderr",)
     assert "SIGKILL" in fact(result, "timeline")
+    talker = harness(images.script, config_file, entrypoint=script("echo working; exec /bin/busybox sleep 60"),
+                     max_runtime=1, grace=1)
+    assert rules(talker) == ["SM303"]
+    assert talker.findings[0].evidence == ("last log lines of algo-1:", "  working")  # the one log-tail shape
 
 
 def test_image_that_cannot_start_fails_the_job(docker_client: Any, config_file: Path) -> None:
@@ -349,8 +354,11 @@ def test_program_that_ignores_sigint_is_predicted_and_killed(images: Images, con
     assert rules(result) == ["SM310", "SM311"]
     sm311 = [f for f in result.findings if f.rule == "SM311"][0]
     assert "ignores SIGINT (SigIgn)" in sm311.message
-    assert any("exited with code 137 (SIGKILL)" in line for line in
-               [f for f in result.findings if f.rule == "SM310"][0].evidence)
+    sm310 = [f for f in result.findings if f.rule == "SM310"][0]
+    assert any("exited with code 137 (SIGKILL)" in line for line in sm310.evidence)
+    assert sm310.evidence[-2:] == ("last log lines of algo-1:", "  ready")  # the one log-tail shape
+    assert [line for line in sm311.evidence if line.startswith("SigIgn")][0].endswith(": SIGINT")
+    assert "SigIgn=0x2 (SIGINT)" in fact(result, "stop timeline")  # decoded as SigCgt is
 
 
 def test_sleep_as_pid1_has_no_handler(images: Images, config_file: Path) -> None:
@@ -370,6 +378,10 @@ def test_shell_form_entrypoint_is_a_shell_that_does_not_forward(images: Images, 
     sm312 = [f for f in result.findings if f.rule == "SM312"][0]
     assert "`/bin/sh -c /bin/busybox sleep 600; echo done`" in sm312.message
     assert "sleep 600" in sm312.message.split("runs", 1)[1]
+    # The stop timeline is told once, under SM310; SM312 names PID 1 and its child.
+    sm310 = [f for f in result.findings if f.rule == "SM310"][0]
+    assert any(line.startswith("t+") for line in sm310.evidence)
+    assert not any(line.startswith("t+") for line in sm312.evidence) and "children: /bin/busybox sleep 600" in sm312.evidence
 
 
 def test_sigterm_is_selectable_and_python_style_handlers_do_not_cover_it(images: Images, config_file: Path) -> None:

@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple
 from sm_lint.findings import Hit
 from sm_lint.harness.job import Job, Limits
 from sm_lint.harness.lifecycle import Session
-from sm_lint.harness.outcome import Outcome, Timeline, exit_words
+from sm_lint.harness.outcome import Outcome, Timeline, exit_words, log_evidence
 from sm_lint.harness.plan import JobPlan
 
 MESSAGE_LIMIT = 1024
@@ -32,6 +32,7 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
     timeline.restart(job.started_at)
     facts += [("note", note) for note in job.notes]
     timeline.add(f"{len(job.containers)} container{'s' if len(job.containers) > 1 else ''} started")
+    late: List[str] = []
     if not job.wait(plan.max_runtime):
         late = job.running()
         timeline.add(f"MaxRuntimeInSeconds ({plan.max_runtime}) reached: {', '.join(late)} still running; "
@@ -45,17 +46,15 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
             hits.append(("SM303", Hit(0, f"{host}: still running after MaxRuntimeInSeconds={plan.max_runtime}; "
                                          "SageMaker stops the job and it ends as Failed",
                                       fix="raise --max-runtime / StoppingCondition.MaxRuntimeInSeconds, or make the "
-                                          "job finish sooner", evidence=tuple(job.log_tail(host)))))
+                                          "job finish sooner", evidence=log_evidence(host, job.log_tail(host, LOG_LINES)))))
     for host, ended in sorted(job.exits.items()):
         timeline.add(f"{host} {exit_words(ended.code, ended.oom_killed)}", job.started_at + ended.seconds)
     messages = {host: job.exit_message(host) for host in job.containers}
     for host in sorted(job.exits):
         ended = job.exits[host]
         message = _message_text(messages.get(host))
-        if ended.code != 0:
-            tail = job.log_tail(host, LOG_LINES)
-            evidence = [f"last log lines of {host}:"] + [f"  {line}" for line in tail] if tail else \
-                [f"{host} wrote nothing to stdout or stderr"]
+        if ended.code != 0 and host not in late:  # a runtime-limit kill is SM303's event alone
+            evidence = list(log_evidence(host, job.log_tail(host, LOG_LINES)))
             if message:
                 evidence.append(f"ExitMessage: {message[:MESSAGE_LIMIT].strip()}")
             hits.append(("SM301", Hit(0, f"{host} {exit_words(ended.code, ended.oom_killed)}: the job would be "

@@ -40,3 +40,10 @@ def exit_words(code: int, oom_killed: bool = False) -> str:
     if oom_killed:
         text += ", killed for running out of memory"
     return text
+
+
+def log_evidence(host: str, tail: List[str]) -> Tuple[str, ...]:
+    """A log tail as evidence, the one way every finding shows it: a heading, then indented lines."""
+    if not tail:
+        return (f"{host} wrote nothing to stdout or stderr",)
+    return (f"last log lines of {host}:",) + tuple(f"  {line}" for line in tail)

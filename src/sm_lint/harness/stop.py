@@ -21,7 +21,7 @@ from sm_lint.contract import SHELLS
 from sm_lint.findings import Hit
 from sm_lint.harness.job import Job, Limits
 from sm_lint.harness.lifecycle import Session
-from sm_lint.harness.outcome import Outcome, Timeline, exit_words
+from sm_lint.harness.outcome import Outcome, Timeline, exit_words, log_evidence
 from sm_lint.harness.plan import JobPlan
 from sm_lint.harness.procstatus import SignalMasks, names, parse_status, signal_name, signal_number
 
@@ -65,7 +65,8 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
         if children:
             state += f"; children: {', '.join(children[:3])}"
         if masks is not None:
-            state += f"; SigCgt={masks.caught:#x} ({names(masks.caught)}), SigIgn={masks.ignored:#x} (from {source})"
+            state += (f"; SigCgt={masks.caught:#x} ({names(masks.caught)}), SigIgn={masks.ignored:#x} "
+                      f"({names(masks.ignored)}) (from {source})")
         timeline.add(f"{host} {state}")
         if masks is not None and not masks.catches(signum):
             how = f"ignores {name} (SigIgn)" if masks.ignores(signum) else \
@@ -114,13 +115,14 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
         hits.append(("SM310", Hit(0, f"{host}: did not exit within the {grace:g} s grace after {name}; "
                                      "it needed SIGKILL, so a stopped job loses its work in progress",
                                   fix=f"handle {name} in PID 1: finish or checkpoint, then exit",
-                                  evidence=evidence + tuple(job.log_tail(host, 10)))))
+                                  evidence=evidence + log_evidence(host, job.log_tail(host, 10)))))
         if command and _wrapper(command) and children:
             hits.append(("SM312", Hit(0, f"{host}: PID 1 is {_short(command)}, which runs {_short(children[0])} "
                                          f"as a child and does not pass {name} on to it",
                                       fix="`exec` the program as the last command of the script, use exec form, "
                                           "or use an init that forwards signals (tini, dumb-init)",
-                                      evidence=evidence)))
+                                      # the timeline is SM310's evidence: one event, told once
+                                      evidence=(f"PID 1: {command}", f"children: {', '.join(children[:3])}"))))
     facts.append(("stop timeline", " | ".join(timeline.lines)))
     facts.append(("stop verdict", f"{name} honoured" if not killed else f"{name} not honoured: SIGKILL needed"))
     return Outcome("stop", hits, facts)
