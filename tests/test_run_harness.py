@@ -198,6 +198,31 @@ def test_job_past_max_runtime_is_stopped_and_reported(images: Images, config_fil
     assert talker.findings[0].evidence == ("last log lines of algo-1:", "  working")  # the one log-tail shape
 
 
+def test_a_long_job_says_how_long_it_may_wait_and_shows_progress(images: Images, config_file: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up front: how long the completion scenario may wait (86,400 s when the request sets no
+    MaxRuntimeInSeconds, named as the service default) and how to shorten it; then progress notes."""
+    from sm_lint.harness import completion
+    from sm_lint.progress import Progress
+
+    said: List[str] = []
+
+    class Recorder(Progress):
+        def step(self, text: str) -> None:
+            said.append(text)
+
+        def note(self, text: str) -> None:
+            said.append(text)
+
+    monkeypatch.setattr(completion, "NOTE_AFTER", 0.5)
+    result = run_harness(images.script, RunOptions(overrides=Overrides(entrypoint=script("/bin/busybox sleep 2")),
+                                                   config_file=config_file), CATALOGUE, Recorder(quiet=True))
+    assert result.findings == []
+    assert "up to 86400 s (the service's default MaxRuntimeInSeconds (86400 s)); --max-runtime S sets a shorter " \
+           "bound" in said[0]
+    assert any("algo-1 still running after" in line and "--max-runtime" in line for line in said[1:]), said
+
+
 def test_image_that_cannot_start_fails_the_job(docker_client: Any, config_file: Path) -> None:
     nothing_to_run = build_image(docker_client, "FROM scratch\n" + BUSYBOX)
     result = harness(nothing_to_run, config_file)

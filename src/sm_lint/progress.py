@@ -44,6 +44,19 @@ class Progress:
         else:
             print(f"sm-lint: {text}", file=sys.stderr, flush=True)
 
+    def note(self, text: str) -> None:
+        """How the current step is going (a long wait's progress): the spinner's text on a
+        terminal, an `sm-lint: ...` line otherwise."""
+        text = printable(text)
+        if self.quiet:
+            return
+        if self._status is not None:
+            from rich.text import Text
+
+            self._status.update(Text(f"{self._step}: {text}"))
+        else:
+            print(f"sm-lint: {text}", file=sys.stderr, flush=True)
+
     def _finish(self) -> None:
         if self._status is not None:
             self._status.stop()

@@ -238,6 +238,15 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
                      tuple(skipped), tuple(r for r in rules if r not in settings.ignored(today)))
 
 
+def _runtime_words(plan) -> str:  # type: ignore[no-untyped-def]
+    """How long the completion scenario may wait, said up front, with how to shorten it."""
+    from sm_lint.harness.plan import DEFAULT_MAX_RUNTIME
+
+    given = "MaxRuntimeInSeconds" in (plan.request.get("StoppingCondition") or {})
+    why = "MaxRuntimeInSeconds" if given else f"the service's default MaxRuntimeInSeconds ({DEFAULT_MAX_RUNTIME} s)"
+    return f"waits until it ends, up to {plan.max_runtime} s ({why}); --max-runtime S sets a shorter bound"
+
+
 def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  # type: ignore[no-untyped-def]
     from sm_lint.harness import completion, gpu, stop
     from sm_lint.harness.gpus import gpu_count
@@ -258,9 +267,11 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  #
             # engine without an NVIDIA runtime they run without (Job says so in its notes).
             gpus = options.gpus if options.gpus is not None else bool(expected)
             for scenario in options.scenarios:
-                progress.step(f"{scenario} scenario: {_doing[scenario]} {plan.image}")
+                progress.step(f"{scenario} scenario: {_doing[scenario]} {plan.image}"
+                              + (f"; {_runtime_words(plan)}" if scenario == "completion" else ""))
                 if scenario == "completion":
-                    outcomes.append(completion.run(session, plan, limits, gpus, options.stop_signal, options.grace))
+                    outcomes.append(completion.run(session, plan, limits, gpus, options.stop_signal, options.grace,
+                                                   progress.note))
                 elif scenario == "stop":
                     outcomes.append(stop.run(session, plan, limits, gpus, options.stop_signal, options.grace,
                                              options.stop_after, ready_log, options.ready_timeout))

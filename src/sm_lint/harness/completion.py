@@ -5,7 +5,8 @@ message that is not UTF-8 fails the job with a ClientError. Outputs are collecte
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+import time
+from typing import Callable, List, Optional, Tuple
 
 from sm_lint.findings import Hit
 from sm_lint.harness.job import Job, Limits
@@ -16,9 +17,11 @@ from sm_lint.harness.plan import JobPlan
 MESSAGE_LIMIT = 1024
 LOG_LINES = 20
 LOG_FACT_LINES = 5  # the end of every host's log, in the report's facts
+NOTE_AFTER = 30.0  # seconds of a running job before the first "still running" progress note
 
 
-def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal: str, grace: float) -> Outcome:
+def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal: str, grace: float,
+        note: Callable[[str], None] = lambda text: None) -> Outcome:
     job = Job(session, plan, "completion", limits, gpus)
     hits: List[Tuple[str, Hit]] = []
     facts: List[Tuple[str, str]] = []
@@ -33,7 +36,7 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
     facts += [("note", note) for note in job.notes]
     timeline.add(f"{len(job.containers)} container{'s' if len(job.containers) > 1 else ''} started")
     late: List[str] = []
-    if not job.wait(plan.max_runtime):
+    if not _wait_noting(job, plan.max_runtime, note):
         late = job.running()
         timeline.add(f"MaxRuntimeInSeconds ({plan.max_runtime}) reached: {', '.join(late)} still running; "
                      f"{stop_signal} sent")
@@ -83,6 +86,23 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
             facts.append((f"output {item.name}", "not collected (an S3 destination; give --output PATH:LOCAL_DIR)"))
     facts.append(("timeline", " | ".join(timeline.lines)))
     return Outcome("completion", hits, facts)
+
+
+def _wait_noting(job: Job, limit: float, note: Callable[[str], None]) -> bool:
+    """`job.wait(limit)`, saying now and then (after 30 s, then at doubling intervals up to every
+    10 minutes) that the job is still running and how long it may still take."""
+    started = time.monotonic()
+    interval = NOTE_AFTER
+    while True:
+        elapsed = time.monotonic() - started
+        if job.wait(min(interval, max(limit - elapsed, 0))):
+            return True
+        elapsed = time.monotonic() - started
+        if elapsed >= limit:
+            return False
+        note(f"{', '.join(job.running())} still running after {elapsed:.0f} s; stopped at MaxRuntimeInSeconds="
+             f"{limit:g} s at the latest (--max-runtime S to shorten)")
+        interval = min(interval * 2, 600.0)
 
 
 def _message_text(raw: Optional[bytes]) -> Optional[str]:
