@@ -365,7 +365,7 @@ def throwaway_engine(prefix: str, with_double: bool) -> Iterator[str]:
              if part and not Path(part, GPU_HOOK_NAME).exists()]
     if with_double:
         parts.insert(0, str(GPU_DOUBLE_DIR))
-    namespace = folder.name
+    namespace = prefix.strip("-") + uuid.uuid4().hex[:8]  # containerd: letters, digits, . _ - between
     command = [unshare, "--net", dockerd, "--data-root", f"{folder}/data", "--exec-root", f"{folder}/exec",
                "--pidfile", f"{folder}/docker.pid", "-H", address, "--bridge=none", "--iptables=false",
                "--ip-masq=false", "--containerd-namespace", namespace,

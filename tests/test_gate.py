@@ -146,6 +146,11 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+# What the completion step says up front about its wait (the job's MaxRuntimeInSeconds is 600).
+RUNTIME_WORDS = ("waits until it ends, up to 600 s (MaxRuntimeInSeconds); --max-runtime S or the job's "
+                 "StoppingCondition sets a shorter bound")
+
+
 def write_job(path: Path, data: Optional[Path] = None, out: Optional[Path] = None,
               arguments: Optional[List[str]] = None) -> Path:
     """A CreateProcessingJob request; local folders stand in for S3 (`file://` URIs)."""
@@ -576,7 +581,7 @@ def test_progress_lines_when_not_a_terminal_and_nothing_with_quiet(project: Path
     assert gate.code == 0, gate
     assert gate.stderr.splitlines() == ["sm-lint: checking Dockerfile", f"sm-lint: building {tag}",
                                         f"sm-lint: inspecting {tag}",
-                                        f"sm-lint: completion scenario: running {tag}"]
+                                        f"sm-lint: completion scenario: running {tag}; " + RUNTIME_WORDS]
     assert json.loads(gate.stdout)["findings"] == []  # stdout is the report alone
 
     quiet = sm_lint(*args, "--quiet", cwd=project)
@@ -627,7 +632,7 @@ def test_terminal_gets_a_spinner_and_step_lines_and_stdout_stays_the_report(proj
     finished = [line for line in text.splitlines() if re.fullmatch(r"sm-lint: .+ \(\d+\.\d s\)", line)]
     assert [re.sub(r" \(\d+\.\d s\)$", "", line) for line in finished] == [
         "sm-lint: checking Dockerfile", f"sm-lint: building {tag}", f"sm-lint: inspecting {tag}",
-        f"sm-lint: completion scenario: running {tag}"]
+        f"sm-lint: completion scenario: running {tag}; " + RUNTIME_WORDS]
     assert "\x1b[?25l" in gate.stderr and "\x1b[?25h" in gate.stderr  # rich hid the cursor, and gave it back
 
     quiet = _run_with_terminal_stderr(["gate", "--dockerfile", "Dockerfile", "--quiet", "--format", "json"], project)

@@ -163,7 +163,7 @@ def test_completed_job_gets_config_files_inputs_and_gives_back_outputs(images: I
     assert job_config["Environment"] == {"MODE": "nightly"}
     assert job_config["ProcessingInputs"][0]["S3Input"]["LocalPath"] == "/opt/ml/processing/input/data"
     assert "4 files collected" in fact(result, "output output-1 from algo-1")
-    assert leftovers(docker_client) == {"containers": [], "networks": []}
+    assert leftovers(docker_client, os.getpid()) == {"containers": [], "networks": []}
 
 
 def test_failed_job_reports_exit_code_log_tail_and_exit_message(images: Images, config_file: Path) -> None:
@@ -218,8 +218,8 @@ def test_a_long_job_says_how_long_it_may_wait_and_shows_progress(images: Images,
     result = run_harness(images.script, RunOptions(overrides=Overrides(entrypoint=script("/bin/busybox sleep 2")),
                                                    config_file=config_file), CATALOGUE, Recorder(quiet=True))
     assert result.findings == []
-    assert "up to 86400 s (the service's default MaxRuntimeInSeconds (86400 s)); --max-runtime S sets a shorter " \
-           "bound" in said[0]
+    assert "up to 86400 s (the service's default MaxRuntimeInSeconds (86400 s)); --max-runtime S or the job's " \
+           "StoppingCondition sets a shorter bound" in said[0]
     assert any("algo-1 still running after" in line and "--max-runtime" in line for line in said[1:]), said
 
 

@@ -244,7 +244,8 @@ def _runtime_words(plan) -> str:  # type: ignore[no-untyped-def]
 
     given = "MaxRuntimeInSeconds" in (plan.request.get("StoppingCondition") or {})
     why = "MaxRuntimeInSeconds" if given else f"the service's default MaxRuntimeInSeconds ({DEFAULT_MAX_RUNTIME} s)"
-    return f"waits until it ends, up to {plan.max_runtime} s ({why}); --max-runtime S sets a shorter bound"
+    return (f"waits until it ends, up to {plan.max_runtime} s ({why}); --max-runtime S or the job's "
+            "StoppingCondition sets a shorter bound")
 
 
 def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  # type: ignore[no-untyped-def]
