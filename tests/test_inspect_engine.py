@@ -320,7 +320,7 @@ def test_driver_files_are_sm220(driver_image: Built, inspected: Any) -> None:
     assert run.code == 1
     report = run.report()
     finding = one(report, "SM220")
-    assert finding["message"].startswith("NVIDIA driver files are in the image (2)")
+    assert finding["message"].startswith("NVIDIA driver files are in the image (2: binary, library)")
     assert [line.split(" (")[0] for line in finding["evidence"]] == ["/usr/bin/nvidia-smi", f"/usr/lib/x86_64-linux-gnu/{NVML}"]
     assert finding["evidence"][1].startswith(f"/usr/lib/x86_64-linux-gnu/{NVML} (1.0 KiB, layer 1: COPY (file) to ")
     # The driver files make it look like a GPU image, and it has no toolkit.

@@ -13,12 +13,6 @@ from sm_lint.catalogue import Catalogue
 REAL_GPU = Path(__file__).parent / "data" / "real-gpu"
 
 
-def test_the_compiled_twin_is_the_toml() -> None:
-    """sm-lint reads data/nvidia.json (fast); people edit data/nvidia.toml. After an edit:
-    `python -m sm_lint.nvidia` writes the JSON again."""
-    assert nvidia.knowledge() == nvidia.load_toml(), "run `python -m sm_lint.nvidia` after editing nvidia.toml"
-
-
 def test_every_entry_is_cited_and_compiles() -> None:
     k = nvidia.knowledge()
     for entry in k["package"] + k["file"] + k["base"]:

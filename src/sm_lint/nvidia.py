@@ -6,14 +6,12 @@ answers questions: what kind a package is, what kind a file in an image is, what
 """
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Pattern, Tuple
 
-DATA = Path(__file__).with_name("data") / "nvidia.toml"
-COMPILED = DATA.with_suffix(".json")
+from sm_lint import data
+
 KINDS = ("neither", "driver+toolkit", "driver", "toolkit", "gpu")  # precedence when several entries match
 MANAGER_GROUPS = {
     "system": ("apt", "apt-get", "aptitude", "dpkg", "yum", "dnf", "microdnf", "tdnf", "rpm", "zypper", "apk"),
@@ -38,20 +36,9 @@ def _alternation(patterns: List[str], whole: bool = True) -> Pattern[str]:
     return re.compile(f"^(?:{body})$" if whole else body)
 
 
-@lru_cache(maxsize=1)
 def knowledge() -> Dict[str, Any]:
-    """The tables of data/nvidia.toml. Read from its compiled twin data/nvidia.json (json parses in
-    well under a millisecond, tomllib's import and parse cost tens: this runs on every pre-commit
-    `check`); tests/test_nvidia_knowledge.py keeps the twin equal to the TOML (`python -m sm_lint.nvidia`)."""
-    return json.loads(COMPILED.read_text(encoding="utf-8"))
-
-
-def load_toml() -> Dict[str, Any]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[no-redef]
-    return tomllib.loads(DATA.read_text(encoding="utf-8"))
+    """The tables of data/nvidia.toml (read from its compiled JSON twin: sm_lint.data)."""
+    return data.load("nvidia")
 
 
 # Each table is compiled on first use only: a Dockerfile that copies no file never compiles the
@@ -347,8 +334,3 @@ def _coverage_rows(k: Dict[str, Any], section: str, kind: str) -> Iterator[Tuple
             if entry["kind"] == kind:
                 tag = f" tag `{entry['tag']}`" if "tag" in entry else ""
                 yield entry["what"], f"`{entry['repository']}`{tag}", entry["source"]
-
-
-if __name__ == "__main__":  # python -m sm_lint.nvidia: write data/nvidia.json from data/nvidia.toml
-    COMPILED.write_text(json.dumps(load_toml(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {COMPILED}")

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import posixpath
 from fnmatch import fnmatchcase
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from sm_lint import data
 from sm_lint.dockerfile.shell.records import Command
 
-DATA = Path(__file__).parent / "data" / "shells.toml"
 KNOWN = ("dash", "bash", "busybox")  # the shells whose behaviour was observed
 SETTLE = "`sm-lint run IMAGE --scenario stop` settles it"
 
@@ -83,13 +81,8 @@ NO_WORK = "no-work"  # nothing long-running
 # --------------------------------------------------------------------------- knowledge
 
 
-@lru_cache(maxsize=1)
 def _data() -> Dict[str, Any]:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[no-redef]
-    return tomllib.loads(DATA.read_text(encoding="utf-8"))
+    return data.load("shells")  # data/shells.toml, through its compiled twin
 
 
 def tail_exec(shell: str) -> Optional[str]:
