@@ -66,13 +66,16 @@ class Shape(NamedTuple):
     name: str
     dockerfile: str  # the lines after FROM
     files: Dict[str, str] = {}
+    # The loss depends on when the signal comes (work before an exec'd last program): no reading of
+    # the code can tell, so the static layers may not claim it; run sees it and must say so (SM311).
+    timing: bool = False
 
 
 SHAPES = [
     Shape("shell-form lone command", "ENTRYPOINT /worker\n"),
     Shape("sh -c after &&", 'ENTRYPOINT ["/bin/sh", "-c", "cd / && /worker"]\n'),
     Shape("sh -c ; list ending in the work", 'ENTRYPOINT ["/bin/sh", "-c", "cd /; /worker"]\n'),
-    Shape("sh -c work; exec last", 'ENTRYPOINT ["/bin/sh", "-c", "/worker; exec /worker quick"]\n'),
+    Shape("sh -c work; exec last", 'ENTRYPOINT ["/bin/sh", "-c", "/worker; exec /worker quick"]\n', timing=True),
     Shape("sh -c ; then && list", 'ENTRYPOINT ["/bin/sh", "-c", "cd /; cd / && /worker"]\n'),
     Shape("sh -c with a trap that exits", """ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' INT TERM; /worker"]\n"""),
     Shape("sh -c with a trap on INT only", """ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' INT; /worker"]\n"""),
@@ -205,7 +208,7 @@ def test_static_verdicts_never_contradict_the_observed_stop(matrix: List[Cell], 
             if claim == "lost" and honoured:
                 problems.append(f"{layer} says certain loss, run saw a clean stop: {cell.shell} / {cell.shape.name}")
         # The image shows its /bin/sh, so inspect knows: certain where the signal is lost.
-        if not honoured and inspect_claim != "lost":
+        if not honoured and inspect_claim != "lost" and not cell.shape.timing:
             problems.append(f"inspect did not state the loss that run saw: {cell.shell} / {cell.shape.name}: {inspect_msgs}")
         if not honoured and "SM311" not in run_rules:
             problems.append(f"run did not predict (SM311) the loss it saw: {cell.shell} / {cell.shape.name}")

@@ -303,6 +303,11 @@ def _decide(steps: List[_Step], final: Optional[tuple], analysis: Any, inline: b
         # enough for a loop of short ones.
         return Verdict(TRAP, not step.loop, step.cmd, "loop" if step.loop else "trap")
 
+    if earlier and last.cmd.via_exec and not last.forked and action is None:
+        # `prep; exec server`: the exec'd program is the job and gets the signal. The earlier work runs
+        # as the shell's child, and a signal that comes then is lost, but how long it runs no reading of
+        # the code can tell: `sm-lint run --scenario stop` sees it (a shell PID 1 with a child, SM311).
+        return Verdict(PROGRAM, False, last.cmd, "earlier")
     if earlier:
         first = earlier[0]
         return stays(first, Verdict(CHILD, not first.cond, first.cmd, "loop" if first.loop else "earlier"))

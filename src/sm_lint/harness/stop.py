@@ -84,7 +84,10 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
             verdict = pid1.analyse(code[0], code[1], shell="dash") if code is not None else None
             # Seen running: the shell did not exec, whichever it is ("dash" never does), so only a
             # trap in its code could still act on the signal.
-            if verdict is not None and (verdict.kind == pid1.CHILD or verdict.kind == pid1.TRAP and verdict.certain):
+            # PROGRAM with a shell PID 1 still there: the shell has not reached its exec'd last command,
+            # and the child is earlier work, which the signal never reaches.
+            if verdict is not None and (verdict.kind in (pid1.CHILD, pid1.PROGRAM)
+                                        or verdict.kind == pid1.TRAP and verdict.certain):
                 hits.append(("SM311", Hit(0, f"{host}: PID 1 ({_short(command)}) is a shell with {_short(children[0])} "
                                              f"as its child and no trap for {name} that reaches it: it catches {name} "
                                              "but only waits for the child, which never receives it, so the job cannot "
