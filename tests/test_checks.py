@@ -92,6 +92,15 @@ CASES: List[Case] = [
          + EP + "\n", set()),
     Case("VOLUME in shell and JSON forms", 'FROM python:3.11\nVOLUME /data /opt/ml/x\nVOLUME ["/opt/ml/y"]\n' + EP + "\n",
          {("SM112", 2), ("SM112", 3)}),
+    Case("a shell finds a bare script name on PATH (bash -m start.sh), as bash(1) says",
+         "FROM python:3.11\nENV PATH=/opt/conda/bin:$PATH\nCOPY start.sh /usr/local/bin/start.sh\n"
+         'ENTRYPOINT ["bash", "-m", "start.sh"]\n', {("SM105", 4)}, files={"start.sh": "cd /app\npython3 x.py\n"}),
+    Case("scripts copied by a glob land under their own names", "FROM python:3.11\nWORKDIR /usr/src/app\n"
+         'COPY *.sh ./\nENTRYPOINT ["/bin/bash", "/usr/src/app/entry.sh"]\n', {("SM105", 4)},
+         files={"entry.sh": "python3 x.py\nsleep infinity\n", "other.sh": "exec true\n"}),
+    Case("setup before an exec'd program is not a finding (only run can see a stop during it)",
+         'FROM python:3.11\nCOPY e.sh /e.sh\nENTRYPOINT ["bash", "/e.sh"]\n', set(),
+         files={"e.sh": "bash /usr/local/bin/telemetry.sh || true\nexec python3 serve.py\n"}),
     # --- NVIDIA (SM120-SM121)
     Case("yum driver package (and so a GPU image, here without the toolkit)",
          "FROM amazonlinux:2\nRUN yum install -y nvidia-driver-latest-dkms\n" + EP + "\n", {("SM120", 2), ("SM121", 1)}),

@@ -2,6 +2,7 @@
 computed once per file (the RUN scripts of the final image, CUDA evidence)."""
 from __future__ import annotations
 
+import posixpath
 import re
 from functools import cached_property
 from pathlib import Path
@@ -90,6 +91,8 @@ class LintContext:
             source = copy.source
             if copy.into_dir:
                 source = source.rstrip("/") + path[len(copy.destination.rstrip("/")):]
+            elif copy.destination != path:  # a glob source (`COPY *.sh ./`): the match has the file's name
+                source = posixpath.join(posixpath.dirname(source), posixpath.basename(path))
             if copy.from_stage is not None:
                 stage, path = copy.from_stage, "/" + source.lstrip("/")
                 copy = stage.source_of(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from fnmatch import fnmatchcase
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from sm_lint.dockerfile.lex import ExpansionError, expand
@@ -16,6 +17,7 @@ from sm_lint.dockerfile.paths import normalise
 from sm_lint.dockerfile.syntax import Heredoc, Instruction, ParsedDockerfile
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
+_GLOB = re.compile(r"[*?\[]")
 _HEREDOC_WORD = re.compile(r"^<<-?(['\"]?)([^'\"]+)\1$")
 
 
@@ -93,8 +95,10 @@ class Stage:
             if copy.into_dir:
                 if path.startswith(copy.destination.rstrip("/") + "/"):
                     return copy
-            elif copy.destination == path:
-                return copy
+            elif copy.destination == path or (_GLOB.search(copy.destination) and posixpath.dirname(path) ==
+                                              posixpath.dirname(copy.destination)
+                                              and fnmatchcase(posixpath.basename(path), posixpath.basename(copy.destination))):
+                return copy  # `COPY *.sh ./` lands each match under its own name
         return None
 
     def __repr__(self) -> str:

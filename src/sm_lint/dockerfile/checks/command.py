@@ -1,12 +1,13 @@
 """SM101-SM105: what the container runs, and whether it runs it the way SageMaker Processing needs."""
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Iterator, Optional, Tuple
 
 from sm_lint import pid1
 from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
-from sm_lint.dockerfile.stages import Command
+from sm_lint.dockerfile.stages import Command, Copy, Stage
 from sm_lint.findings import Hit
 
 # `['a', 'b']`, `["a", "b",]`, `["a" "b"]`: an array of quoted items that json.Unmarshal rejects.
@@ -123,13 +124,10 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
     if is_shell(program) and "-c" in argv[1:2] and len(argv) > 2:
         yield from _inline_script(argv, program, setter, ctx)
         return
-    script_path = argv[1] if is_shell(program) and len(argv) > 1 and not argv[1].startswith("-") else argv[0]
-    if not script_path.startswith("/"):
-        script_path = setter.stage.workdir.rstrip("/") + "/" + script_path
-    found = ctx.read_image_file(final, script_path)
+    found = _entrypoint_script(argv, program, final, ctx)
     if found is None:
         return
-    text, copy = found
+    script_path, (text, copy) = found
     interpreter = program if is_shell(program) else shebang_shell(text)
     if interpreter is None:
         return
@@ -144,6 +142,44 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
               f"the entrypoint script {script_path} (from line {copy.instruction.start_line}) runs "
               f"`{pid1.words(work)}`{where} without `exec`: {stop}",
               fix=pid1.fix(verdict, script_file=True))
+
+
+def _script_operand(argv: Tuple[str, ...]) -> Optional[str]:
+    """The script a shell runs: its first operand after options (`bash -m start.sh`, `sh -e x.sh`)."""
+    i = 1
+    while i < len(argv) and argv[i].startswith(("-", "+")) and argv[i] not in ("-", "--"):
+        i += 2 if argv[i] in ("-o", "+o", "-O", "+O") else 1
+    if i < len(argv) and argv[i] == "--":
+        i += 1
+    return argv[i] if i < len(argv) else None
+
+
+def _entrypoint_script(argv: Tuple[str, ...], program: str, final: Stage,
+                       ctx: LintContext) -> Optional[Tuple[str, Tuple[str, Copy]]]:
+    """Where the entrypoint script lands in the image and its text, when the Dockerfile put it there.
+
+    A shell given a bare name looks in the working directory, then on PATH (bash(1): "if no file is
+    found, then searches the directories in PATH"); Docker runs a bare argv[0] from PATH only."""
+    name = _script_operand(argv) if is_shell(program) else argv[0]
+    if not name:
+        return None
+    if "/" in name:
+        places = [name if name.startswith("/") else posixpath.join(final.workdir, name)]
+    else:
+        # The image's PATH, then Docker's default: a base image's PATH is not in the Dockerfile
+        # (`ENV PATH=/opt/conda/bin:$PATH` extends one that the base set).
+        folders = final.env.get("PATH", "").split(":") + _DEFAULT_PATH.split(":")
+        places = ([posixpath.join(final.workdir, name)] if is_shell(program) else []) + \
+            [posixpath.join(folder, name) for folder in dict.fromkeys(folders) if folder.startswith("/")]
+    for place in places:
+        found = ctx.read_image_file(final, posixpath.normpath(place))
+        if found is not None:
+            return posixpath.normpath(place), found
+    return None
+
+
+# Docker's PATH for a container whose image sets none (and that of the Debian/Ubuntu bases).
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: LintContext) -> Iterator[Hit]:
