@@ -401,8 +401,11 @@ def test_hostile_text_survives_every_format(fmt: str, tmp_path: Path) -> None:
         assert json.loads(text)[0]["description"] == f"SM101: {HOSTILE}"
     elif fmt == "json":
         assert json.loads(text)["findings"][0]["message"] == HOSTILE
-    else:
-        assert HOSTILE.replace("\udcff", "\\udcff") in text
+    else:  # text is for terminals: control characters shown escaped, one finding per line
+        from sm_lint.terminal import printable
+
+        assert printable(HOSTILE).replace("\udcff", "\\udcff") in text
+        assert "\x1b" not in text and "\r" not in text
 
 
 # -- --report on the command line -----------------------------------------------------------------
