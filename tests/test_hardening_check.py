@@ -159,3 +159,101 @@ def test_text_renderer_escapes_every_quoted_part() -> None:
     raw = out.replace("\033[31m", "").replace("\033[0m", "")  # the colour is ours
     assert "\x1b" not in raw and "\r" not in raw
     assert "\\x1b[8m" in out and "\\x1b]0;title\\x07done" in out and "x\\x1bc" in out and "img\\r" in out
+
+
+# --- bad input: a clear one-line error and exit 2, before any work -------------------------------
+
+def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_fifo_found_while_searching_a_folder_is_an_error_not_a_hang(repo: Path) -> None:
+    (repo / "svc").mkdir()
+    (repo / "svc" / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    os.mkfifo(repo / "svc" / "build.Dockerfile")
+    _one_line_error(sm_lint("check", str(repo), timeout=20), "build.Dockerfile", "not a regular file: a FIFO")
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: Path("/dev/null"), "not a regular file: a character device"),
+    (lambda d: (os.mkfifo(d / "Dockerfile"), d / "Dockerfile")[1], "not a regular file: a FIFO"),
+    (lambda d: ((d / "a").symlink_to("b"), (d / "b").symlink_to("a"), d / "a")[2], "symbolic link loop"),
+    (lambda d: ((d / "Dockerfile").symlink_to("gone"), d / "Dockerfile")[1], "broken symbolic link"),
+    (lambda d: d / "missing", "no such file or directory"),
+])
+def test_special_files_given_directly_say_what_they_are(tmp_path: Path, make, needle: str) -> None:
+    _one_line_error(sm_lint("check", str(make(tmp_path)), timeout=20), needle)
+
+
+def test_deeply_nested_variables_are_a_finding_not_a_crash(repo: Path) -> None:
+    nested = "${a:-" * 600 + "x" + "}" * 600
+    path = repo / "Dockerfile"
+    path.write_text(f'FROM python:3.11-slim\nENV B={nested}\nCMD ["python3"]\n')
+    result = sm_lint("check", "-f", "json", str(path))
+    assert result.returncode == 1 and result.stderr == "", result.stderr
+    finding = json.loads(result.stdout)["findings"][0]
+    assert finding["rule"] == "SM100" and "nested deeper than 100 levels" in finding["message"]
+
+
+def test_deeply_nested_toml_config_is_a_usage_error(repo: Path) -> None:
+    (repo / ".sm-lint.toml").write_text("ignore = " + "[" * 600 + "]" * 600 + "\n")
+    (repo / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["python3"]\n')
+    _one_line_error(sm_lint("check", str(repo / "Dockerfile")), "nested too deeply")
+
+
+def test_output_file_is_checked_before_any_work(repo: Path) -> None:
+    # The Dockerfile is missing too: the --output error must come first, as --report's does.
+    _one_line_error(sm_lint("check", "-o", str(repo / "no" / "r.txt"), str(repo / "missing")),
+                    "--output", "no directory")
+    _one_line_error(sm_lint("check", "-o", str(repo), str(repo / "missing")), "is a directory")
+    _one_line_error(sm_lint("inspect", "-o", str(repo / "no" / "r.txt"), str(repo / "missing.tar")),
+                    "--output", "no directory")
+
+
+@pytest.mark.parametrize("config, needle", [
+    ("build-args = { CUDA = 12.10 }\n", "build-args.CUDA must be a quoted string: TOML reads 12.1 as a number"),
+    ("build-args = { GPU = true }\n", "build-args.GPU must be a string"),
+    ("build-args = { L = [1] }\n", "build-args.L must be a string"),
+    ('context = "/nonexistent"\n', "context '/nonexistent': no such directory"),
+    ('context = "missing"\n', "context 'missing': no such directory"),
+    ('max-file-size = "lots"\n', "max-file-size must be a size"),
+    ("max-file-size = 0\n", "max-file-size must be more than 0"),
+])
+def test_config_values_of_the_wrong_type_are_usage_errors(repo: Path, config: str, needle: str) -> None:
+    (repo / ".sm-lint.toml").write_text(config)
+    (repo / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["python3"]\n')
+    _one_line_error(sm_lint("check", str(repo / "Dockerfile")), needle)
+
+
+def test_integer_build_args_are_their_digits() -> None:
+    from sm_lint.config import from_table
+
+    assert from_table({"build-args": {"CUDA": 12, "V": "12.10"}}, "x.toml").build_args == (("CUDA", "12"),
+                                                                                          ("V", "12.10"))
+
+
+def test_context_flag_must_name_a_folder(repo: Path) -> None:
+    (repo / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["python3"]\n')
+    _one_line_error(sm_lint("check", "--context", str(repo / "nope"), str(repo / "Dockerfile")),
+                    "--context", "no such directory")
+
+
+def test_files_past_the_size_limit_are_refused_first(repo: Path) -> None:
+    big = repo / "big" / "Dockerfile"
+    big.parent.mkdir()
+    body = "".join(f"echo line {i}\n" for i in range(200_000))  # ~2.6 MB
+    big.write_text(f'FROM python:3.11-slim\nRUN <<EOF\n{body}EOF\nCMD ["python3"]\n')
+    small = repo / "Dockerfile"
+    small.write_text('FROM python:3.11-slim\nCMD ["python3"]\n')
+    # The small file comes first and would be linted first: the refusal must come before it.
+    _one_line_error(sm_lint("check", str(small), str(big)), "big/Dockerfile: larger than 2 MiB", "--max-file-size")
+    _one_line_error(sm_lint("check", "-", stdin=big.read_text()), "-: larger than 2 MiB")
+    _one_line_error(sm_lint("check", "--max-file-size", "1k", str(big)), "larger than 1 KiB")
+    _one_line_error(sm_lint("check", "--max-file-size", "huge", str(small)), "--max-file-size must be a size")
+    assert sm_lint("check", "--max-file-size", "4M", str(small)).returncode == 0
+    (repo / ".sm-lint.toml").write_text('max-file-size = "100"\n')
+    _one_line_error(sm_lint("check", str(repo)), "larger than 100 bytes")

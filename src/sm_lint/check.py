@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import fnmatch
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
@@ -29,6 +31,7 @@ class CheckOptions(NamedTuple):
     inline_ignores: bool = True
     context: Optional[Path] = None
     platform: Optional[str] = None
+    max_file_size: Optional[int] = None  # bytes; None: the config's (default config.DEFAULT_MAX_FILE_SIZE)
 
 
 class CheckResult(NamedTuple):
@@ -39,24 +42,56 @@ class CheckResult(NamedTuple):
 
 
 def discover(paths: List[str]) -> List[str]:
-    """Files named on the command line as they are; folders searched for Dockerfile-like names."""
+    """Files named on the command line as they are; folders searched for Dockerfile-like names.
+    Every path found is a regular file (or a link to one): a FIFO, device, socket, broken link
+    or link loop is a usage error here, before any work (reading a FIFO would block forever)."""
     found: List[str] = []
     for raw in paths:
         if raw == "-":
             found.append(raw)
             continue
-        path = Path(raw)
-        if path.is_file():
+        kind = _kind(raw)
+        if kind == "file":
             found.append(raw)
-        elif path.is_dir():
-            inside = sorted(_walk(path))
+        elif kind == "directory":
+            inside = sorted(_walk(Path(raw)))
             if not inside:
                 raise UsageError(f"{raw}: no Dockerfile in this directory (looked for Dockerfile, *.Dockerfile, "
                                  "Dockerfile.*, *.dockerfile)")
+            for path in inside:
+                found_kind = _kind(path)
+                if found_kind != "file":
+                    raise UsageError(f"{path}: found while searching {raw}: {found_kind}")
             found.extend(inside)
         else:
-            raise UsageError(f"{raw}: no such file or directory")
+            raise UsageError(f"{raw}: {kind}")
     return found
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(path: str) -> str:
+    """"file", "directory", or what is wrong with `path`, in words."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop (too many levels of symbolic links)"
+        if error.errno == errno.ENOENT and os.path.islink(path):
+            return f"broken symbolic link (to {os.readlink(path)!r})"
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "no such file or directory"
+        return f"cannot read: {error.strerror or error}"
+    except ValueError:  # an embedded NUL byte
+        return "no such file or directory"
+    if stat.S_ISREG(info.st_mode):
+        return "file"
+    if stat.S_ISDIR(info.st_mode):
+        return "directory"
+    what = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
+    return f"not a regular file: {what}"
 
 
 def _walk(root: Path) -> Iterator[str]:
@@ -68,18 +103,49 @@ def _walk(root: Path) -> Iterator[str]:
                 yield os.path.join(folder, name)
 
 
-def read_dockerfile(path: str) -> str:
-    """The file's text; binary or non-UTF-8 input is a usage error, not a lint finding."""
+def read_dockerfile(path: str, limit: int = config.DEFAULT_MAX_FILE_SIZE) -> str:
+    """The file's text; binary or non-UTF-8 input is a usage error, not a lint finding, and so is
+    input larger than `limit` bytes (read no further than that)."""
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        data = sys.stdin.buffer.read(limit + 1) if path == "-" else _read_regular(path, limit)
     except OSError as error:
         raise UsageError(f"{path}: cannot read: {error.strerror or error}") from None
+    if len(data) > limit:
+        raise UsageError(too_large(path, limit))
     if b"\0" in data[:8192]:
         raise UsageError(f"{path}: binary file, not a Dockerfile")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise UsageError(f"{path}: not UTF-8 text (byte {error.start}); Dockerfiles must be UTF-8") from None
+
+
+def _read_regular(path: str, limit: int) -> bytes:
+    """At most limit + 1 bytes of a regular file; opened without blocking, so a FIFO put in place
+    after discovery cannot hang the run, and refused by its type."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise UsageError(too_large(path, limit))
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit + 1)
+    finally:
+        os.close(fd)
+
+
+def too_large(path: str, limit: int) -> str:
+    return (f"{path}: larger than {_size(limit)}, the most sm-lint reads (raise it with --max-file-size or "
+            "max-file-size in the config)")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if count >= scale and count % scale == 0:
+            return f"{count // scale} {unit}"
+    return f"{count} bytes"
 
 
 class _Settings:
@@ -111,7 +177,8 @@ class _Settings:
         build_args.update(dict(opts.build_args))
         return settings.with_cli(
             opts.ignore, fail_on=opts.fail_on, gpu=opts.gpu, build_args=tuple(build_args.items()),
-            target=opts.target, platform=opts.platform, inline_ignores=None if opts.inline_ignores else False)
+            target=opts.target, platform=opts.platform, inline_ignores=None if opts.inline_ignores else False,
+            max_file_size=opts.max_file_size)
 
 
 def run_check(paths: List[str], options: CheckOptions, catalogue: Catalogue,
@@ -122,13 +189,25 @@ def run_check(paths: List[str], options: CheckOptions, catalogue: Catalogue,
     today = today or datetime.date.today()
     files = discover(paths)
     layered = _Settings(options, catalogue)
+    # Every file's config, size and context first: bad input is refused before any work.
+    stdin_text = None
+    for path in files:
+        settings = layered.for_file(path)
+        if path == "-":
+            stdin_text = read_dockerfile(path, settings.max_file_size)
+        elif os.stat(path).st_size > settings.max_file_size:
+            raise UsageError(too_large(path, settings.max_file_size))
+        _context_dir(path, settings, options)
     findings: List[Finding] = []
     failing = False
     for path in files:
         settings = layered.for_file(path)
-        text = read_dockerfile(path)
+        text = stdin_text if path == "-" and stdin_text is not None else read_dockerfile(path, settings.max_file_size)
         context = _context_dir(path, settings, options)
-        result = lint_text(text, path, settings, catalogue, context, today)
+        try:
+            result = lint_text(text, path, settings, catalogue, context, today)
+        except RecursionError:  # a construct nested deeper than any analysis here expected
+            raise UsageError(f"{path}: nested too deeply for sm-lint to analyse") from None
         failing = failing or failed(result, settings.fail_on)
         findings.extend(result)
     expired = _expired(layered.cache.values(), today, catalogue)
@@ -140,6 +219,8 @@ def run_check(paths: List[str], options: CheckOptions, catalogue: Catalogue,
 
 def _context_dir(path: str, settings: config.Settings, options: CheckOptions) -> Optional[Path]:
     if options.context is not None:
+        if not options.context.is_dir():
+            raise UsageError(f"--context {options.context}: no such directory")
         return options.context
     if settings.context and settings.path:
         return Path(settings.path).parent / settings.context

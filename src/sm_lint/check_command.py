@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, List, NoReturn, Optional, Sequence, Tuple
 
-from sm_lint.config import FAIL_ON, check_platform
-from sm_lint.console import emit, guarded, parse_report_flags, rule_coverage
+from sm_lint.config import FAIL_ON, check_platform, parse_size
+from sm_lint.console import check_writable, emit, guarded, parse_report_flags, rule_coverage
 from sm_lint.report import FORMATS
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
                    help="the build's target platform: sets BuildKit's TARGETPLATFORM, TARGETARCH ... and, with "
                         "--image, picks from a multi-platform index (default: linux/amd64, SageMaker's)")
     p.add_argument("--context", type=Path, metavar="DIR", help="build context (default: the Dockerfile's folder)")
+    p.add_argument("--max-file-size", metavar="SIZE",
+                   help="refuse Dockerfiles larger than this: bytes, or 512k, 4M ... (default: 2M; "
+                        "max-file-size in config)")
     image = p.add_argument_group("built image", "also check the image built from the Dockerfile (see sm-lint inspect)")
     image.add_argument("--image", metavar="IMAGE", help="image name or id in the engine, or a docker-save/OCI archive")
     image.add_argument("--docker-host", metavar="URL", help="engine address (default: DOCKER_HOST or the local socket)")
@@ -61,6 +64,8 @@ def main(argv: Sequence[str]) -> int:
     def work() -> int:
         args = parser().parse_args(list(argv))
         reports = parse_report_flags(args.report)
+        if args.output is not None:
+            check_writable(args.output, f"--output {str(args.output)!r}")
         from sm_lint.catalogue import Catalogue
         from sm_lint.check import CheckOptions, run_check
 
@@ -75,6 +80,7 @@ def main(argv: Sequence[str]) -> int:
             inline_ignores=args.inline_ignores,
             context=args.context,
             platform=None if args.platform is None else check_platform(args.platform, "--platform"),
+            max_file_size=None if args.max_file_size is None else parse_size(args.max_file_size, "--max-file-size"),
         )
         result = run_check(args.paths, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}

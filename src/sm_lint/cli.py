@@ -66,12 +66,14 @@ def inspect(
 ) -> None:
     """Check a built image: its config and merged filesystem."""
     from sm_lint.catalogue import Catalogue
-    from sm_lint.console import emit, parse_report_flags, rule_coverage
+    from sm_lint.console import check_writable, emit, parse_report_flags, rule_coverage
     from sm_lint.errors import EXIT_FINDINGS, EXIT_OK
     from sm_lint.inspect_command import InspectOptions, run_inspect, settings_for
 
     def work() -> int:
         reports = parse_report_flags(report)
+        if output is not None:
+            check_writable(output, f"--output {str(output)!r}")
         catalogue = Catalogue.load()
         options = InspectOptions(
             config_file=config_file, ignore=tuple(r.upper() for r in ignore),

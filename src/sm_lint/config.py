@@ -18,7 +18,12 @@ from sm_lint.findings import Severity
 
 FAIL_ON = ("error", "warning", "info", "never")
 GPU_MODES = ("auto", "true", "false")
-_KEYS = {"ignore", "severity", "fail-on", "gpu", "build-args", "inline-ignores", "target", "context", "platform"}
+_KEYS = {"ignore", "severity", "fail-on", "gpu", "build-args", "inline-ignores", "target", "context", "platform",
+         "max-file-size"}
+# Dockerfiles larger than this are refused before any work (`max-file-size`, `--max-file-size`): real
+# ones are kilobytes, and the analysis of a huge one costs seconds and hundreds of MB.
+DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
+_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 
 
 class Ignore(NamedTuple):
@@ -44,6 +49,7 @@ class Settings(NamedTuple):
     target: Optional[str] = None
     platform: str = "linux/amd64"  # the build's target platform: BuildKit's TARGETPLATFORM, TARGETARCH ...
     context: Optional[str] = None  # build context folder, relative to the config file's folder
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger Dockerfiles are a usage error
     path: Optional[str] = None  # the file these settings came from
 
     def ignored(self, today: datetime.date) -> frozenset:
@@ -122,6 +128,8 @@ def read_table(path: Path) -> Dict[str, Any]:
         raise UsageError(f"{path}: cannot read config: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: invalid TOML: {error}") from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise UsageError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     if path.name == "pyproject.toml":
         table: Dict[str, Any] = data.get("tool", {}).get("sm-lint", {})
         return table
@@ -151,9 +159,9 @@ def from_table(table: Dict[str, Any], where: str) -> Settings:
         settings = settings._replace(gpu=_choice(text, GPU_MODES, "gpu", where))
     if "build-args" in table:
         args = table["build-args"]
-        if not isinstance(args, dict) or not all(isinstance(v, (str, int, float)) for v in args.values()):
+        if not isinstance(args, dict):
             raise UsageError(f"{where}: build-args must be a table of NAME = \"value\"")
-        settings = settings._replace(build_args=tuple((k, str(v)) for k, v in args.items()))
+        settings = settings._replace(build_args=tuple((k, _build_arg(k, v, where)) for k, v in args.items()))
     if "inline-ignores" in table:
         if not isinstance(table["inline-ignores"], bool):
             raise UsageError(f"{where}: inline-ignores must be true or false")
@@ -165,7 +173,42 @@ def from_table(table: Dict[str, Any], where: str) -> Settings:
             settings = settings._replace(**{key: table[key]})
     if "platform" in table:
         check_platform(settings.platform, f"{where}: platform")
+    if settings.context is not None:
+        folder = Path(where).parent / settings.context
+        if not folder.is_dir():
+            raise UsageError(f"{where}: context {settings.context!r}: no such directory ({folder})")
+    if "max-file-size" in table:
+        settings = settings._replace(max_file_size=parse_size(table["max-file-size"], f"{where}: max-file-size"))
     return settings
+
+
+def _build_arg(name: str, value: Any, where: str) -> str:
+    """A string as it is; an integer as its digits (CUDA = 12 is "12"). Floats are refused: TOML
+    reads 12.10 as 12.1, so the text Docker would get is not the one written. So are booleans,
+    arrays and tables: `docker build --build-arg` takes text only."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        raise UsageError(f"{where}: build-args.{name} must be a quoted string: TOML reads {value!r} as a number "
+                         f"and drops written digits (12.10 becomes 12.1); write {name} = \"...\"")
+    kind = {bool: "a boolean", list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+    raise UsageError(f"{where}: build-args.{name} must be a string, not {kind}; write {name} = \"...\"")
+
+
+def parse_size(value: Any, where: str) -> int:
+    """A size in bytes: an integer, or text such as "4M", "512k", "2MiB", "1G" (binary units)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([kmg]?)(?:i?b)?\s*", value, re.IGNORECASE) if isinstance(value, str) else None
+        if match is None:
+            raise UsageError(f"{where} must be a size in bytes, or with a unit: 512k, 4M, 1G (got {value!r})")
+        number = int(match.group(1)) * _UNITS[match.group(2).lower()]
+    if number <= 0:
+        raise UsageError(f"{where} must be more than 0 bytes (got {value!r})")
+    return number
 
 
 def check_platform(text: str, where: str) -> str:

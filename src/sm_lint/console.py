@@ -99,19 +99,26 @@ def parse_report_flags(items: Sequence[str]) -> Reports:
         if fmt not in FORMATS:
             raise UsageError(f"--report {item!r}: unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
         path = Path(raw)
-        folder = path.parent
-        if path.is_dir():
-            raise UsageError(f"--report {item!r}: {raw} is a directory, not a file")
-        if not folder.is_dir():
-            raise UsageError(f"--report {item!r}: cannot write report: no directory {str(folder)!r}")
-        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-            raise UsageError(f"--report {item!r}: cannot write report: permission denied")
+        check_writable(path, f"--report {item!r}")
         key = os.path.abspath(raw)
         if key in seen:
             raise UsageError(f"--report {item!r}: {raw} is named twice")
         seen.add(key)
         reports.append((fmt, path))
     return tuple(reports)
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """A report file (`--report`, `--output`) that can be written, checked before the run so that a
+    typo costs no work: a file (not a folder) in an existing, writable folder."""
+    raw = str(path)
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"{flag}: {raw} is a directory, not a file")
+    if not folder.is_dir():
+        raise UsageError(f"{flag}: cannot write report: no directory {str(folder)!r}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag}: cannot write report: permission denied")
 
 
 def rule_coverage(catalogue: "Catalogue", layers: Sequence[str], settings: Iterable["Settings"],

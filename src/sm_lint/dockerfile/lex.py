@@ -101,10 +101,15 @@ class _Words:
         return self.words
 
 
+# BuildKit has no limit; past this sm-lint reports an expansion failure (SM100) instead of
+# exhausting Python's recursion limit.
+MAX_NESTING = 100
+
+
 class _Shell:
     """One run of BuildKit's shellWord over `src` (a text/scanner over runes)."""
 
-    __slots__ = ("src", "pos", "end", "env", "escape", "raw_quotes", "raw_escapes", "skip_unset")
+    __slots__ = ("src", "pos", "end", "env", "escape", "raw_quotes", "raw_escapes", "skip_unset", "depth")
 
     def __init__(
         self,
@@ -124,6 +129,7 @@ class _Shell:
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
+        self.depth = 0  # ${...} nesting: each level is two Python frames (Go's stack just grows)
 
     def _peek(self) -> Optional[str]:
         return self.src[self.pos] if self.pos < self.end else None
@@ -285,8 +291,12 @@ class _Shell:
             null_is_unset = True
             ch = self._next()
             chs += "\ufffd" if ch is None else ch
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _LexError(f"${{...}} nested deeper than {MAX_NESTING} levels: sm-lint does not expand it")
         try:
             word, _ = self.stop_on("}")
+            self.depth -= 1
         except _LexError:
             if self.pos >= self.end:
                 raise _LexError("syntax error: missing '}'") from None
