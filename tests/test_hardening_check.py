@@ -257,3 +257,60 @@ def test_files_past_the_size_limit_are_refused_first(repo: Path) -> None:
     assert sm_lint("check", "--max-file-size", "4M", str(small)).returncode == 0
     (repo / ".sm-lint.toml").write_text('max-file-size = "100"\n')
     _one_line_error(sm_lint("check", str(repo)), "larger than 100 bytes")
+
+
+# --- a new user's rough edges --------------------------------------------------------------------
+
+def test_readme_quick_start_sample_is_the_real_output() -> None:
+    """The README's first command lints the bundled example: it must fail (exit 1) and print
+    exactly the sample that follows it."""
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```sh\n(.*?)```", readme, re.S)
+    assert first is not None
+    command = next(part for part in re.split(r"&&|\n", first.group(1)) if "sm-lint check" in part)
+    argv = shlex.split(command.split("#")[0])
+    assert argv[:2] == ["sm-lint", "check"]
+    sample = re.search(r"```text\n(.*?)```", readme[first.end():], re.S)
+    assert sample is not None and "exit code 1" in readme[first.end():first.end() + sample.start()]
+    result = sm_lint(*argv[1:])
+    assert result.returncode == 1 and result.stderr == ""
+    assert result.stdout == sample.group(1), "update the README's quick-start sample to the real output"
+
+
+def test_text_output_shows_each_fix_and_the_rule_pages(repo: Path) -> None:
+    path = repo / "Dockerfile"
+    path.write_text("FROM python:3.11-slim\nENTRYPOINT python3 /x.py\n")
+    lines = sm_lint("check", str(path)).stdout.splitlines()
+    assert lines[0].startswith(f"{path}:2:1: SM101 error:")
+    assert lines[1] == '    fix: Use exec form: ENTRYPOINT ["python3", "/x.py"]'
+    assert lines[2] == "why each rule matters and how to fix it: sm-lint rules SMxxx"
+    assert lines[3].startswith("1 file checked: 1 finding")
+    path.write_text('FROM python:3.11-slim\nENTRYPOINT ["python3", "/x.py"]\n')
+    assert sm_lint("check", str(path)).stdout == "1 file checked: no problems\n"  # no noise when clean
+
+
+def test_check_with_image_counts_a_file_and_an_image(repo: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from image_archives import write_image
+
+    dockerfile = repo / "Dockerfile"
+    dockerfile.write_text("FROM python:3.11-slim\nCOPY process.py /opt/program/\n"
+                          'ENTRYPOINT ["python3", "/opt/program/process.py"]\n')
+    archive = write_image(repo / "img.tar", [[("opt/program/process.py", "file", 5)]],
+                          {"Entrypoint": ["python3", "/opt/program/process.py"]})
+    result = sm_lint("check", "--image", str(archive), str(dockerfile))
+    assert result.stdout.splitlines()[-1] == "1 file and 1 image checked: no problems", result
+
+
+def test_summary_wording_per_layer() -> None:
+    from sm_lint.report import RunInfo
+    from sm_lint.report.text import summary
+
+    both = RunInfo("check", ("Dockerfile", "img"), "warning", {},
+                   target_layers=(("Dockerfile", "dockerfile"), ("img", "image")))
+    assert summary([], both) == "1 file and 1 image checked: no problems"
+    assert summary([], RunInfo("check", ("a", "b"), "warning", {})) == "2 files checked: no problems"
+    assert summary([], RunInfo("inspect", ("img",), "warning", {})) == "1 image checked: no problems"

@@ -1,4 +1,5 @@
-"""`path:line:col: SMxxx severity: message`, one finding per line, then a summary line."""
+"""`path:line:col: SMxxx severity: message`, one finding per line (its evidence and its fix indented
+under it), a pointer to the rule pages, then a summary line."""
 from __future__ import annotations
 
 from typing import List
@@ -24,6 +25,10 @@ def render(findings: List[Finding], info: RunInfo) -> str:
             severity = f"{_COLOURS[f.severity]}{severity}{_RESET}"
         lines.append(f"{printable(where)}: {f.rule} {severity}: {printable(f.message)}")
         lines.extend(f"    {printable(item)}" for item in f.evidence)
+        if f.fix:
+            lines.append(f"    fix: {printable(f.fix)}")
+    if findings:
+        lines.append("why each rule matters and how to fix it: sm-lint rules SMxxx")
     lines.append(summary(findings, info))
     return "\n".join(lines) + "\n"
 
@@ -35,9 +40,16 @@ _CHECKED = {
 }
 
 
+_NOUNS = {"dockerfile": "file", "image": "image", "runtime": "image run"}
+
+
 def summary(findings: List[Finding], info: RunInfo) -> str:
     count = len(info.targets)
     checked = _CHECKED.get(info.command, "{count} file{s} checked").format(count=count, s="s" if count != 1 else "")
+    layers = [layer for _, layer in info.target_layers]
+    if info.command == "check" and len(set(layers)) > 1:  # check --image: "1 file and 1 image checked"
+        parts = [(noun, layers.count(layer)) for layer, noun in _NOUNS.items() if layer in layers]
+        checked = " and ".join(f"{n} {noun}{'s' if n != 1 else ''}" for noun, n in parts) + " checked"
     if info.skipped:
         checked += f" ({len(info.skipped)} rule{'s' if len(info.skipped) != 1 else ''} skipped)"
     if not findings:
