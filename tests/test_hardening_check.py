@@ -314,3 +314,57 @@ def test_summary_wording_per_layer() -> None:
     assert summary([], both) == "1 file and 1 image checked: no problems"
     assert summary([], RunInfo("check", ("a", "b"), "warning", {})) == "2 files checked: no problems"
     assert summary([], RunInfo("inspect", ("img",), "warning", {})) == "1 image checked: no problems"
+
+
+# --- size: linear time, bounded memory ------------------------------------------------------------
+
+def _build_peak(text: str):
+    import tracemalloc
+
+    from sm_lint.dockerfile.parser import parse
+    from sm_lint.dockerfile.stages import BuildError, build
+
+    parsed = parse(text)
+    tracemalloc.start()
+    try:
+        model = build(parsed, {})
+        error = None
+    except BuildError as raised:
+        model, error = None, raised
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return model, error, peak
+
+
+def test_steps_share_an_unchanged_scope() -> None:
+    """50 ENV then 100k RUN: one scope for all the RUNs, not 100k copies of 50 variables."""
+    text = "FROM python:3.11-slim\n" + "".join(f"ENV V{i}=v{i}\n" for i in range(50))
+    text += "".join(f"RUN echo {i}\n" for i in range(100_000))
+    model, error, peak = _build_peak(text)
+    assert error is None and model.final.steps[-1].vars["V49"] == "v49"
+    assert model.final.steps[-1].vars is model.final.steps[-2].vars
+    assert peak < 60_000_000, peak  # was ~250 MB
+
+
+def test_a_long_chain_of_stages_costs_linear_memory() -> None:
+    text = "FROM python:3.11-slim AS s0\n" + "".join(f"FROM s{i} AS s{i + 1}\nCOPY a{i} /a{i}\n" for i in range(10_000))
+    model, error, peak = _build_peak(text)
+    assert error is None and len(model.final.copies) == 10_000
+    assert model.final.source_of("/a0").source == "a0"
+    assert peak < 60_000_000, peak  # was ~400 MB: every stage copied its parent's COPY list
+
+
+def test_redefining_many_variables_many_times_is_sm100_not_gigabytes() -> None:
+    """Alternating ENV/RUN copies a growing scope per line: 55k pairs fit in 2 MiB and took >24 GB."""
+    text = "FROM python:3.11-slim\n" + "".join(f"ENV V{i}={i}\nRUN echo {i}\n" for i in range(3_000))
+    model, error, peak = _build_peak(text)
+    assert error is not None and "too large to model" in error.message
+    assert peak < 150_000_000, peak
+    import datetime
+
+    from sm_lint.catalogue import Catalogue
+    from sm_lint.config import Settings
+    from sm_lint.dockerfile.lint import lint_text
+
+    findings = lint_text(text, "Dockerfile", Settings(), Catalogue.load(), None, datetime.date(2026, 1, 1))
+    assert [f.rule for f in findings] == ["SM100"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections import ChainMap
 from fnmatch import fnmatchcase
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -65,12 +66,22 @@ class Stage:
         self.base = base  # the expanded image reference, or the parent stage's name
         self.parent = parent
         self.steps: List[Step] = []
-        self.env: Dict[str, str] = dict(parent.env) if parent else {}
+        # Shared with the parent: ENV replaces the dict, never changes it (build() below).
+        self.env: Dict[str, str] = parent.env if parent else {}
         self.workdir = parent.workdir if parent else "/"
         self.shell: Tuple[str, ...] = parent.shell if parent else DEFAULT_SHELL
         self.entrypoint: Optional[Command] = parent.entrypoint if parent else None
         self.cmd: Optional[Command] = parent.cmd if parent else None
-        self.copies: List[Copy] = list(parent.copies) if parent else []
+        self.own_copies: List[Copy] = []  # this stage's COPY/ADD; `copies` adds the parents'
+        self._copies: Optional[List[Copy]] = None
+
+    @property
+    def copies(self) -> List[Copy]:
+        """Every COPY/ADD of this stage's FROM chain, oldest first; built on first use after
+        build(), so that a long chain of stages costs linear, not quadratic, memory."""
+        if self._copies is None:
+            self._copies = [copy for stage in self.lineage() for copy in stage.own_copies]
+        return self._copies
 
     @property
     def root(self) -> "Stage":
@@ -105,6 +116,11 @@ class Stage:
         return f"Stage({self.index}, {self.name!r}, base={self.base!r})"
 
 
+# Each ARG/ENV snapshot is kept by the steps that see it; past this many entries copied in all, the
+# file is not modelled (SM100) rather than taking gigabytes (50k alternating ENV/RUN lines would).
+MAX_SCOPE_ENTRIES = 1_000_000
+
+
 class Build(NamedTuple):
     stages: Tuple[Stage, ...]
     final: Stage
@@ -134,6 +150,8 @@ def build(parsed: ParsedDockerfile, build_args: Mapping[str, str], target: Optio
     stage: Optional[Stage] = None
     args: Dict[str, str] = {}
     cmd_set = False
+    scope_of: Tuple[object, object, Dict[str, str]] = (None, None, {})
+    copied = 0  # ARG/ENV entries copied so far (bounded: MAX_SCOPE_ENTRIES)
 
     def word(text: str, scope: Mapping[str, str], line: int) -> str:
         try:
@@ -165,11 +183,19 @@ def build(parsed: ParsedDockerfile, build_args: Mapping[str, str], target: Optio
                     else:
                         global_args[key] = build_args.get(key, word(value, global_args, line))
             continue  # other instructions before FROM are reported by the rejected-instructions check
-        scope = {**args, **stage.env}
+        if args is not scope_of[0] or stage.env is not scope_of[1]:  # steps share an unchanged scope
+            scope_of = (args, stage.env, {**args, **stage.env})
+            copied += len(scope_of[2])
+        scope = scope_of[2]
         stage.steps.append(Step(ins, scope, stage.env, stage.workdir, stage.shell))
         keyword = ins.keyword
+        if copied > MAX_SCOPE_ENTRIES:
+            raise BuildError(f"ARG/ENV scopes too large to model: every ARG or ENV copies the variables in "
+                             f"scope, and this file makes over {MAX_SCOPE_ENTRIES:,} such copies "
+                             "(redefining thousands of variables thousands of times)", line)
         if keyword == "ARG":
             args = dict(args)
+            copied += len(args)
             for key, value in _arg_items(ins):
                 if key in build_args:
                     args[key] = build_args[key]
@@ -179,8 +205,10 @@ def build(parsed: ParsedDockerfile, build_args: Mapping[str, str], target: Optio
                     args[key] = global_args[key]
         elif keyword == "ENV":
             stage.env = dict(stage.env)
+            copied += len(stage.env)
+            lookup = ChainMap(stage.env, args)  # ENV wins over ARG; sees this line's earlier pairs
             for key, value in _pairs(ins.value):
-                stage.env[key] = word(value, {**args, **stage.env}, line)
+                stage.env[key] = word(value, lookup, line)
         elif keyword == "WORKDIR" and ins.value:
             stage.workdir = normalise(word(ins.value[0], scope, line), stage.workdir)
         elif keyword == "SHELL" and ins.json and ins.value:
@@ -195,7 +223,7 @@ def build(parsed: ParsedDockerfile, build_args: Mapping[str, str], target: Optio
                 if not cmd_set:
                     stage.cmd = None
         elif keyword in ("COPY", "ADD"):
-            stage.copies.extend(_copies(ins, stage, scope, by_name, stages, escape, problems))
+            stage.own_copies.extend(_copies(ins, stage, scope, by_name, stages, escape, problems))
 
     if not stages:
         raise BuildError("no FROM instruction: Docker needs at least one build stage", 1)
