@@ -9,9 +9,11 @@ Python's ascii() does. Machine formats (JSON, SARIF, XML, ...) keep the exact te
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 # C0 but TAB, DEL and C1, line/paragraph separators, bidi embeddings/overrides/isolates.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CLASS = "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_control: "Optional[re.Pattern[str]]" = None  # compiled on first use: not every run prints anything to escape
 
 
 def _show(match: "re.Match[str]") -> str:
@@ -20,4 +22,7 @@ def _show(match: "re.Match[str]") -> str:
 
 def printable(text: str) -> str:
     """`text` with every control character escaped (newlines too: one message stays one line)."""
-    return _CONTROL.sub(_show, text) if _CONTROL.search(text) else text
+    global _control
+    if _control is None:
+        _control = re.compile(_CLASS)
+    return _control.sub(_show, text) if _control.search(text) else text
