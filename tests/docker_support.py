@@ -268,20 +268,25 @@ def gpu_capable(client: DockerClient) -> bool:
 
 
 def _probe_gpus(client: DockerClient) -> bool:
+    return _gpu_probe(client) is not None
+
+
+def _gpu_probe(client: DockerClient, command: Optional[List[str]] = None) -> Optional[str]:
+    """Run the probe image with `--gpus all`: its logs, or None when the engine has no GPU driver."""
     import docker.errors
 
     image_id = build_image(client, _GPU_PROBE_IMAGE)
-    container = client.containers.create(image_id, device_requests=[gpu_request()], network_mode="none",
+    container = client.containers.create(image_id, command, device_requests=[gpu_request()], network_mode="none",
                                          labels={LABEL_KEY: SESSION_ID})
     try:
         try:
             container.start()
         except docker.errors.APIError as exc:
             if NO_GPU_DRIVER in str(exc):
-                return False
+                return None
             raise
         container.wait(timeout=120)
-        return True
+        return container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
     finally:
         _ignore_gone(lambda: container.remove(force=True))
 
@@ -315,23 +320,7 @@ def gpu_client(gpu_engine: str) -> Iterator[DockerClient]:
 def fakes_gpus(client: DockerClient) -> bool:
     """Whether the engine runs tests/gpu_double: a `--gpus all` container sees its fake GPUs (the
     double's UUID prefix). False for an engine without GPU support and for a real GPU host."""
-    import docker.errors
-
-    image_id = build_image(client, _GPU_PROBE_IMAGE)
-    container = client.containers.create(image_id, ["/busybox", "sh", "-c", "/usr/bin/nvidia-smi -L"],
-                                         device_requests=[gpu_request()], network_mode="none",
-                                         labels={LABEL_KEY: SESSION_ID})
-    try:
-        try:
-            container.start()
-        except docker.errors.APIError as exc:
-            if NO_GPU_DRIVER in str(exc):
-                return False
-            raise
-        container.wait(timeout=120)
-        return FAKE_GPU_UUID in container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-    finally:
-        _ignore_gone(lambda: container.remove(force=True))
+    return FAKE_GPU_UUID in (_gpu_probe(client, ["/busybox", "sh", "-c", "/usr/bin/nvidia-smi -L"]) or "")
 
 
 # A second engine, without GPU support ------------------------------------------------------------
