@@ -7,6 +7,7 @@ image layer reads too, so `check` and `inspect` cannot disagree about a package 
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from sm_lint import nvidia
@@ -156,11 +157,16 @@ def evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
 
 
 def _kind(pkg: shell.PackageInstall) -> Optional[nvidia.PackageKind]:
-    if pkg.manager == "pip":
-        return nvidia.package_kind(_name(pkg.package), "pip") or nvidia.package_kind(_requirement(pkg.spec), "pip")
-    if pkg.manager in nvidia.MANAGER_GROUPS["conda"]:
-        return nvidia.package_kind(_name(pkg.package.split("::")[-1]), pkg.manager)
-    return nvidia.package_kind(pkg.package, pkg.manager)
+    return _classify(pkg.manager, pkg.package, pkg.spec)
+
+
+@lru_cache(maxsize=4096)  # SM120 and the CUDA evidence ask about every package; batches repeat names
+def _classify(manager: str, package: str, spec: Optional[str]) -> Optional[nvidia.PackageKind]:
+    if manager == "pip":
+        return nvidia.package_kind(_name(package), "pip") or nvidia.package_kind(_requirement(spec), "pip")
+    if manager in nvidia.MANAGER_GROUPS["conda"]:
+        return nvidia.package_kind(_name(package.split("::")[-1]), manager)
+    return nvidia.package_kind(package, manager)
 
 
 def _package_says(pkg: shell.PackageInstall) -> Tuple[bool, bool]:
