@@ -240,3 +240,135 @@ def test_help_and_version() -> None:
     top = _sm_lint("--help")
     assert top.returncode == 0 and "check" in top.stdout and "rules" in top.stdout
     assert _sm_lint("--version").stdout.startswith("sm-lint ")
+
+
+def _flag_table() -> dict:
+    """{flag spelling: {(command, parameter)}} over every command: check's argparse parser and the
+    typer commands (hidden, deprecated spellings included)."""
+    import typer
+
+    from sm_lint.check_command import parser
+
+    table: dict = {}
+    group = typer.main.get_command(app)
+    ctx = typer.Context(group)
+    for name, command in group.commands.items():
+        if name == "check":  # its flags are argparse's, below
+            continue
+        for param in command.get_params(ctx):
+            for flag in [*param.opts, *getattr(param, "secondary_opts", [])]:
+                if flag.startswith("-"):
+                    table.setdefault(flag, set()).add((name, param.name))
+    for action in parser()._actions:
+        for flag in action.option_strings:
+            table.setdefault(flag, set()).add(("check", action.dest))
+    return table
+
+
+def test_each_flag_name_means_one_thing_in_every_command() -> None:
+    """A short or long flag is the same parameter wherever it appears: `-o/--output FILE` is where the
+    report goes in every command that writes one (check, inspect, run, gate); the job's output
+    mapping of `run` is --job-output (its input --job-input)."""
+    table = _flag_table()
+    meanings = {flag: {param for _, param in uses} for flag, uses in table.items()}
+    assert {flag: m for flag, m in meanings.items() if len(m) > 1} == {}
+    reporting = {command for command, _ in table["--report"]}
+    assert reporting == {"check", "inspect", "run", "gate"}
+    for flag in ("-o", "--output"):
+        assert {command for command, _ in table[flag]} == reporting, flag
+    assert table["-o"] == table["--output"]
+    assert table["--job-output"] == {("run", "job_output")} and table["--job-input"] == {("run", "job_input")}
+    for command in sorted(reporting):
+        help_text = _sm_lint(command, "--help").stdout
+        assert "-o, --output FILE" in help_text and "Write the report here instead of stdout." in help_text, command
+
+
+def _help(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "sm_lint", *args, "--help"], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "COLUMNS": "100"})
+    assert proc.returncode == 0 and proc.stderr == "", proc
+    return proc.stdout
+
+
+def _option_rows(text: str) -> dict:
+    """{names column: description} of a help text's option and argument rows (wrapped lines joined)."""
+    rows: dict = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            names, _, description = line.strip().partition("  ")
+            current = names.strip()
+            rows[current] = description.strip()
+        elif line.startswith("   ") and current is not None:
+            rows[current] = (rows[current] + " " + line.strip()).strip()
+        else:
+            current = None
+    return rows
+
+
+@pytest.mark.parametrize("command", ["check", "inspect", "run", "gate", "rules"])
+def test_every_commands_help_reads_the_same(command: str) -> None:
+    """`check --help` (argparse, kept off typer for start-up) and the typer commands' help share one
+    layout: the usage line, the headings, `-s, --long METAVAR` rows, sentences, --help last, and
+    every default written one way, "(default: X)"."""
+    text = _help(command)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"Usage: sm-lint {command} [OPTIONS]"), lines[0]
+    assert lines[1] == "" and lines[2] and lines[3] == "", lines[:4]
+    headings = [line for line in lines if line and not line.startswith(" ") and line.endswith(":")]
+    assert headings[-1 if command != "check" else -2] == "Options:" and set(headings) <= {
+        "Arguments:", "Options:", "Built image:"}, headings
+    assert ("Arguments:" in headings) == (command != "gate")
+    foreign = ("╭", "│", "[default:", "[required]", "usage:", "positional arguments", "<str>", "TEXT")
+    assert [token for token in foreign if token in text] == []
+    rows = _option_rows(text)
+    options = {names: description for names, description in rows.items() if names.startswith("-")}
+    options_section = text.split("\nOptions:\n", 1)[1].split("\n\n", 1)[0]
+    assert list(_option_rows(options_section))[-1] == "-h, --help"  # --help ends the Options
+    assert options["-h, --help"] == "Show this message and exit."
+    for names, description in rows.items():
+        assert description[:1].isupper() and description.endswith("."), (names, description)
+        assert description.count("default") == description.count("(default: "), (names, description)
+    for names in options:
+        spellings = [part.split(" ")[0] for part in names.split(", ")]
+        assert spellings == sorted(spellings, key=lambda s: s.startswith("--")), names  # short first
+    if "-f, --format text|json|junit|html|sarif|github|gitlab|checkstyle" in options:
+        assert options["-f, --format text|json|junit|html|sarif|github|gitlab|checkstyle"] == \
+            "Output format (default: text)."
+
+
+def test_defaults_are_written_from_the_definitions() -> None:
+    """Each typer option with a default says it as "(default: X)", as check's do."""
+    import typer
+
+    group = typer.main.get_command(app)
+    ctx = typer.Context(group)
+    for name in ("inspect", "run", "gate", "rules"):
+        text = " ".join(_help(name).split())
+        for param in group.commands[name].get_params(ctx):
+            default = param.default.value if hasattr(param.default, "value") else param.default
+            if default in (None, False, [], ()) or getattr(param, "hidden", False):
+                continue
+            shown = str(int(default)) if isinstance(default, float) and default.is_integer() else str(default)
+            assert f"(default: {shown})" in text, (name, param.name)
+    check = " ".join(_help("check").split())
+    for default in ("text", "warning", "from evidence", "yes", "linux/amd64, SageMaker's", "2M; max-file-size in config"):
+        assert f"(default: {default})" in check, default
+
+
+def test_usage_errors_are_one_line_in_every_command() -> None:
+    """A flag error reads the same in check (argparse) and the typer commands: one line on stderr,
+    exit 2, and where the help is."""
+    for args, expected in [
+        (("check", "--fail-on", "x", "D"), "sm-lint: error: check: argument --fail-on: invalid choice: 'x'"),
+        (("inspect", "--bogus", "x"), "sm-lint: error: inspect: No such option: --bogus"),
+        (("run", "x:1", "--grace", "soon"), "sm-lint: error: run: Invalid value for '--grace'"),
+        (("gate", "--fail-on", "x"), "sm-lint: error: gate: Invalid value for '--fail-on'"),
+        (("rules", "-f", "xml"), "sm-lint: error: rules: Invalid value for '--format'"),
+        (("nonsense",), "sm-lint: error: No such command 'nonsense'"),
+    ]:
+        proc = _sm_lint(*args)
+        assert proc.returncode == 2 and proc.stdout == "", (args, proc)
+        assert proc.stderr.startswith(expected) and len(proc.stderr.splitlines()) == 1, (args, proc.stderr)
+        command = args[0] if args[0] != "nonsense" else ""
+        assert proc.stderr.rstrip().endswith(f"(see `sm-lint{' ' + command if command else ''} --help`)"), proc.stderr

@@ -397,6 +397,21 @@ def test_dockerfile_only_gate_needs_no_engine(project: Path) -> None:
     assert list(suites(junit_valid(project / "j.xml"))) == ["sm-lint dockerfile: Dockerfile"]
 
 
+def test_output_is_the_report_file_as_in_every_command(project: Path) -> None:
+    """`-o/--output FILE`: the --format report goes there instead of stdout (check, inspect, run, gate
+    alike); a path that cannot be written is exit 2 before any work."""
+    (project / "Dockerfile").write_text(SHELL_FORM)
+    gate = sm_lint("gate", "--dockerfile", "Dockerfile", "--docker-host", UNREACHABLE, "-f", "json", "-o", "gate.json",
+                   "--quiet", cwd=project)
+    assert gate.code == 1, gate
+    assert gate.stdout == ""
+    document = json.loads((project / "gate.json").read_text())
+    assert document["command"] == "gate" and [f["rule"] for f in document["findings"]] == ["SM101"]
+    bad = sm_lint("gate", "--dockerfile", "Dockerfile", "--output", "no/such/gate.json", "--quiet", cwd=project)
+    assert bad.code == 2 and bad.stderr == ("sm-lint: error: --output 'no/such/gate.json': cannot write report: "
+                                            "no directory 'no/such'\n"), bad
+
+
 # -- baseline --------------------------------------------------------------------------------------
 
 def test_baseline_accepts_known_findings_and_fails_on_new_ones(project: Path, tags: Callable[[], str]) -> None:

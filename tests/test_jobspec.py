@@ -397,11 +397,20 @@ def test_parse_input_flag(flag: str, expected: tuple) -> None:
 
 
 def test_parse_flags_errors() -> None:
-    with pytest.raises(UsageError, match="--input"):
+    with pytest.raises(UsageError, match="--job-input"):
         jobspec.parse_input_flag("data")
     assert jobspec.parse_output_flag("/opt/ml/processing/output/o:out:x") == ("/opt/ml/processing/output/o", "out:x")
-    with pytest.raises(UsageError, match="--output"):
+    with pytest.raises(UsageError, match="--job-output"):
         jobspec.parse_output_flag("out")
+
+
+@pytest.mark.parametrize("value, old", [
+    ("/opt/ml/processing/output/o:out", True), ("/opt/ml/processing:out", True),
+    ("report.json", False), ("/tmp/report.json", False), ("out:x", False), ("/opt/ml/processing/output/o", False),
+    ("/opt/ml/processingx/o:out", False), ("/data/o:out", False),
+])
+def test_old_output_mapping_is_told_from_a_report_file(value: str, old: bool) -> None:
+    assert jobspec.is_old_output_mapping(value) is old
 
 
 def test_no_heavy_imports() -> None:

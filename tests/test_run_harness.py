@@ -573,15 +573,56 @@ def test_unreachable_engine_is_exit_3(tmp_path: Path) -> None:
 
 def test_bad_flags_are_exit_2(tmp_path: Path) -> None:
     for args in (["--scenario", "halt"], ["--stop-signal", "SIGNOPE"], ["--ready-log", "("], ["--env", "NOVALUE"],
-                 ["--input", "nocolon"], ["--memory", "lots"], ["--memory", "1k"], ["--grace", "-5"],
+                 ["--job-input", "nocolon"], ["--memory", "lots"], ["--memory", "1k"], ["--grace", "-5"],
                  ["--stop-after", "-1"], ["--ready-timeout", "nan"], ["--cpus", "0"], ["--pids-limit", "-1"],
-                 ["--expect-gpus", "-1"], ["--output", "/opt/ml/processing/output/o:/proc/x"], ["--force"]):
+                 ["--expect-gpus", "-1"], ["--job-output", "/opt/ml/processing/output/o:/proc/x"], ["--force"],
+                 ["-o", str(tmp_path / "no" / "report.json")]):
         # x:1 is not in any engine: each is refused before the engine is asked (which would be exit 3)
         run = sm_lint("run", "x:1", *args, cwd=tmp_path)
         assert run.code == 2, (args, run)
         assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("sm-lint: error: "), (args, run.stderr)
-    run = sm_lint("run", "x:1", "--output", "/opt/ml/processing/output/o:/proc/x", cwd=tmp_path)
-    assert "--output /opt/ml/processing/output/o:/proc/x: cannot write to /proc/x" in run.stderr
+    run = sm_lint("run", "x:1", "--job-output", "/opt/ml/processing/output/o:/proc/x", cwd=tmp_path)
+    assert "--job-output /opt/ml/processing/output/o:/proc/x: cannot write to /proc/x" in run.stderr
+
+
+def test_old_spellings_of_the_job_mappings_still_work_with_a_note(tmp_path: Path) -> None:
+    """`run --output` is now the report file, as in every command; the job output mapping is
+    --job-output (and --input is --job-input). For one release a value that names a container path
+    under /opt/ml/processing is still the mapping, with one note on stderr; anything else is the
+    report file (a report path is checked first, like --report's)."""
+    old = sm_lint("run", "x:1", "--output", "/opt/ml/processing/output/o:/proc/x", cwd=tmp_path)
+    assert old.code == 2, old
+    note, error = old.stderr.splitlines()
+    assert note.startswith("sm-lint: note: run --output CONTAINER_PATH:DIR is the old spelling of --job-output")
+    assert error.startswith("sm-lint: error: --job-output /opt/ml/processing/output/o:/proc/x: cannot write to /proc/x")
+    old_input = sm_lint("run", "x:1", "--input", "nocolon", cwd=tmp_path)
+    assert old_input.code == 2 and old_input.stderr.splitlines()[0].startswith(
+        "sm-lint: note: run --input is the old spelling of --job-input"), old_input
+    report = sm_lint("run", "x:1", "--output", str(tmp_path / "no" / "out:x"), cwd=tmp_path)
+    assert report.code == 2 and report.stderr.startswith("sm-lint: error: --output ") and "cannot write report" in \
+        report.stderr and "note" not in report.stderr, report
+    twice = sm_lint("run", "x:1", "-o", "a.json", "--output", "b.json", cwd=tmp_path)
+    assert twice.code == 2 and "--output is the report file and is given 2 times" in twice.stderr, twice
+
+
+def test_report_file_and_job_output_mapping_in_one_run(images: Images, tmp_path: Path) -> None:
+    """`-o FILE` is where the report goes (as in check, inspect and gate); `--job-output` collects
+    the job's output folder; the old `--output CONTAINER_PATH:DIR` still collects it, with a note."""
+    (tmp_path / ".sm-lint.toml").write_text("")
+    body = "echo hi > /opt/ml/processing/output/o/hi.txt"
+    common = ["run", images.script, "--entrypoint", "/bin/busybox", "--entrypoint", "sh", "--entrypoint=-c",
+              "--entrypoint", body, "-f", "json", "--quiet"]
+    run = sm_lint(*common, "--job-output", f"/opt/ml/processing/output/o:{tmp_path / 'new'}",
+                  "-o", str(tmp_path / "report.json"), cwd=tmp_path)
+    assert run.code == 0, run
+    assert run.stdout == "" and run.stderr == ""
+    assert json.loads((tmp_path / "report.json").read_text())["command"] == "run"
+    assert (tmp_path / "new" / "hi.txt").read_text() == "hi\n"
+    old = sm_lint(*common, "--output", f"/opt/ml/processing/output/o:{tmp_path / 'old'}", cwd=tmp_path)
+    assert old.code == 0, old
+    assert json.loads(old.stdout)["command"] == "run"
+    assert (tmp_path / "old" / "hi.txt").read_text() == "hi\n"
+    assert old.stderr.startswith("sm-lint: note: run --output CONTAINER_PATH:DIR is the old spelling of --job-output")
 
 
 def test_run_without_an_image_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -625,9 +666,9 @@ def test_job_file_host_folders_stay_in_its_folder_unless_allowed(tmp_path: Path,
     (job.parent / "data").mkdir()
     inside = sm_lint("run", "x:1", "--job", str(_job_with(tmp_path, (job.parent / "data").as_uri(), kind)), cwd=tmp_path)
     assert inside.code == 3, inside
-    # A flag is the user's own choice: --input/--output name any folder.
-    flag = ["--input", f"{outside}:/opt/ml/processing/input/d"] if kind == "input" else \
-        ["--output", f"/opt/ml/processing/output/o:{outside}"]
+    # A flag is the user's own choice: --job-input/--job-output name any folder.
+    flag = ["--job-input", f"{outside}:/opt/ml/processing/input/d"] if kind == "input" else \
+        ["--job-output", f"/opt/ml/processing/output/o:{outside}"]
     assert sm_lint("run", "x:1", "--job", str(job), *flag, cwd=tmp_path).code == 3
 
 

@@ -27,36 +27,44 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"check: {message} (see `sm-lint check --help`)")
 
+    def format_help(self) -> str:  # the layout of every command's help (helptext.py), read on -h only
+        from sm_lint.helptext import from_argparse
+
+        return from_argparse(self, "PATH...")
+
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sm-lint check", description="Check Dockerfiles statically: no Docker engine, no network.")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="Dockerfiles or folders to search (Dockerfile, *.Dockerfile, Dockerfile.*, *.dockerfile); "
-                        "- reads standard input")
-    p.add_argument("-f", "--format", choices=FORMATS, default="text", help="output format (default: text)")
-    p.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+                        "- reads standard input.")
+    p.add_argument("-f", "--format", choices=FORMATS, default="text", help="Output format.")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="Write the report here instead of stdout.")
     p.add_argument("--report", action="append", default=[], metavar="FORMAT=PATH",
-                   help=f"also write a report in FORMAT to PATH (repeatable; FORMAT: {', '.join(FORMATS)})")
-    p.add_argument("--fail-on", choices=FAIL_ON, help="lowest severity that fails the run (default: warning)")
-    p.add_argument("--ignore", action="append", default=[], metavar="RULE", help="rule id to skip (repeatable)")
+                   help="Also write a report in FORMAT to PATH (repeatable).")
+    p.add_argument("--fail-on", choices=FAIL_ON, help="Lowest severity that fails the run (default: warning).")
+    p.add_argument("--ignore", action="append", default=[], metavar="RULE", help="Rule id to skip (repeatable).")
     p.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
-                   help="as for docker build (repeatable); NAME alone takes the value from the environment")
-    p.add_argument("--target", metavar="STAGE", help="check this build stage as the final image")
+                   help="As for docker build (repeatable); NAME alone takes the value from the environment.")
+    p.add_argument("--target", metavar="STAGE", help="Check this build stage as the final image.")
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
-                   help="the image is (not) for GPU instances (default: decide from evidence)")
-    p.add_argument("--config", type=Path, metavar="FILE", help="use this config file instead of looking one up")
+                   help="The image is (not) for GPU instances (default: from evidence).")
+    p.add_argument("--config", dest="config_file", type=Path, metavar="FILE",
+                   help="Use this config file instead of looking one up.")
     p.add_argument("--inline-ignores", action=argparse.BooleanOptionalAction, default=True,
-                   help="honour `# sm-lint: ignore=` pragmas (default: yes)")
+                   help="Honour `# sm-lint: ignore=` pragmas.")
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
-                   help="the build's target platform: sets BuildKit's TARGETPLATFORM, TARGETARCH ... and, with "
-                        "--image, picks from a multi-platform index (default: linux/amd64, SageMaker's)")
-    p.add_argument("--context", type=Path, metavar="DIR", help="build context (default: the Dockerfile's folder)")
+                   help="The build's target platform: sets BuildKit's TARGETPLATFORM, TARGETARCH ... and, with "
+                        "--image, picks from a multi-platform index (default: linux/amd64, SageMaker's).")
+    p.add_argument("--context", type=Path, metavar="DIR", help="Build context (default: the Dockerfile's folder).")
     p.add_argument("--max-file-size", metavar="SIZE",
-                   help="refuse Dockerfiles larger than this: bytes, or 512k, 4M ... (default: 2M; "
-                        "max-file-size in config)")
-    image = p.add_argument_group("built image", "also check the image built from the Dockerfile (see sm-lint inspect)")
-    image.add_argument("--image", metavar="IMAGE", help="image name or id in the engine, or a docker-save/OCI archive")
-    image.add_argument("--docker-host", metavar="URL", help="engine address (default: DOCKER_HOST or the local socket)")
+                   help="Refuse Dockerfiles larger than this: bytes, or 512k, 4M ... (default: 2M; "
+                        "max-file-size in config).")
+    image = p.add_argument_group("Built image")
+    image.add_argument("--image", metavar="IMAGE",
+                       help="Also check the image built from the Dockerfile (as sm-lint inspect): its name or id "
+                            "in the engine, or a docker-save/OCI archive.")
+    image.add_argument("--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket).")
     return p
 
 
@@ -71,7 +79,7 @@ def main(argv: Sequence[str]) -> int:
 
         catalogue = Catalogue.load()
         options = CheckOptions(
-            config_file=args.config,
+            config_file=args.config_file,
             ignore=tuple(rule.upper() for rule in args.ignore),
             fail_on=args.fail_on,
             gpu=None if args.gpu is None else ("true" if args.gpu else "false"),

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import enum
+import sys
+import typing
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 
@@ -11,11 +13,74 @@ from sm_lint import __version__
 from sm_lint.config import FAIL_ON
 from sm_lint.console import guarded
 from sm_lint.report import FORMATS
+from sm_lint.terminal import printable
+
+try:  # typer 0.2x vendors click; older typer uses the click package
+    from typer._click.exceptions import UsageError as _ClickUsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import UsageError as _ClickUsageError
+
+
+class _UsageError(_ClickUsageError):
+    """A flag error on one line, as `sm-lint check` (argparse) reports its own."""
+
+    def show(self, file: typing.Any = None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "sm-lint"
+        name = where.split(" ", 1)[1] + ": " if " " in where else ""
+        message = printable(" ".join(self.format_message().split())).rstrip(".")
+        sys.stderr.write(f"sm-lint: error: {name}{message} (see `{where} --help`)\n")
+
+
+def _one_line_errors(make_context: typing.Callable[..., typer.Context]) -> typing.Callable[..., typer.Context]:
+    def wrapped(*args: typing.Any, **kwargs: typing.Any) -> typer.Context:
+        try:
+            return make_context(*args, **kwargs)
+        except _ClickUsageError as error:
+            if type(error).__name__ == "NoArgsIsHelpError" or isinstance(error, _UsageError):
+                raise
+            raise _UsageError(error.format_message(), error.ctx) from None
+    return wrapped
+
+
+class _Command(typer.core.TyperCommand):
+    """Help in the layout that `sm-lint check` (argparse) uses too: helptext.py, not typer's boxes;
+    flag errors on one line, as check's."""
+
+    def format_help(self, ctx: typer.Context, formatter: typing.Any) -> None:
+        from sm_lint.helptext import from_click
+
+        formatter.write(from_click(ctx))
+
+    def make_context(self, *args: typing.Any, **kwargs: typing.Any) -> typer.Context:
+        return _one_line_errors(super().make_context)(*args, **kwargs)
+
+
+class _Group(typer.core.TyperGroup):
+    def format_help(self, ctx: typer.Context, formatter: typing.Any) -> None:
+        from sm_lint.helptext import from_click
+
+        formatter.write(from_click(ctx))
+
+    def make_context(self, *args: typing.Any, **kwargs: typing.Any) -> typer.Context:
+        return _one_line_errors(super().make_context)(*args, **kwargs)
+
+    def resolve_command(self, ctx: typer.Context, args: typing.List[str]) -> typing.Any:
+        return _one_line_errors(super().resolve_command)(ctx, args)
+
+    def parse_args(self, ctx: typer.Context, args: typing.List[str]) -> typing.List[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:  # bare `sm-lint`: the help, exit 2
+            typer.echo(ctx.get_help())
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
 
 app = typer.Typer(
+    cls=_Group,
+    rich_markup_mode=None,  # errors through _UsageError.show, help through helptext.py
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Check containers against the Amazon SageMaker Processing contract.",
 )
 
@@ -42,26 +107,26 @@ def _root(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
                                "help_option_names": []}, add_help_option=False)
 def check(ctx: typer.Context) -> None:
-    """Check Dockerfiles statically: no Docker engine, no network (see `sm-lint check --help`)."""
+    """Check Dockerfiles statically: no Docker engine, no network."""
     from sm_lint.check_command import main as check_main
 
     raise typer.Exit(check_main(ctx.args))
 
 
-@app.command()
+@app.command(cls=_Command)
 def inspect(
     image: str = typer.Argument(..., help="Image name, tag or id in the engine; or a docker-save archive / OCI layout."),
-    platform: str = typer.Option("linux/amd64", "--platform", help="Platform to pick from a multi-platform index."),
-    docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address (default: DOCKER_HOST or the local socket)."),
-    entrypoint: List[str] = typer.Option([], "--entrypoint", help="ContainerEntrypoint item of the job (repeatable, in order)."),
-    arg: List[str] = typer.Option([], "--arg", help="ContainerArguments item of the job (repeatable, in order)."),
+    platform: str = typer.Option("linux/amd64", "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to pick from a multi-platform index."),
+    docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
+    entrypoint: List[str] = typer.Option([], "--entrypoint", metavar="ITEM", help="ContainerEntrypoint item of the job (repeatable, in order)."),
+    arg: List[str] = typer.Option([], "--arg", metavar="ITEM", help="ContainerArguments item of the job (repeatable, in order)."),
     gpu: Optional[bool] = typer.Option(None, "--gpu/--no-gpu", help="The image is (not) for GPU instances (default: from evidence)."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report here instead of stdout."),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Also write a report in FORMAT to PATH (repeatable)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run (default: warning)."),
-    ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
+    ignore: List[str] = typer.Option([], "--ignore", metavar="RULE", help="Rule id to skip (repeatable)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Use this config file instead of looking one up."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
 ) -> None:
     """Check a built image: its config and merged filesystem."""
@@ -94,10 +159,10 @@ def inspect(
     raise typer.Exit(guarded(work))
 
 
-@app.command()
+@app.command(cls=_Command)
 def rules(
-    rule_id: Optional[str] = typer.Argument(None, help="Explain one rule, for example SM101."),
-    format: RulesFormat = typer.Option("text", "--format", "-f"),
+    rule_id: Optional[str] = typer.Argument(None, metavar="RULE", help="Explain one rule, for example SM101."),
+    format: RulesFormat = typer.Option("text", "--format", "-f", help="Output format."),
 ) -> None:
     """List the rules, or explain one."""
     from sm_lint import rules_command
@@ -105,47 +170,50 @@ def rules(
     raise typer.Exit(guarded(lambda: rules_command.show(rule_id, format.value)))
 
 
-@app.command()  # no image: one line and exit 2, not the whole help
+@app.command(cls=_Command)  # no image: one line and exit 2, not the whole help
 def run(
     image: Optional[str] = typer.Argument(None, help="Image name, tag or id in the engine."),
-    job: Optional[str] = typer.Option(None, "--job", help="CreateProcessingJob request (JSON; YAML with PyYAML); flags win over it."),
-    scenario: List[str] = typer.Option([], "--scenario", help="completion | stop | gpu | all (repeatable or comma-separated) (default: completion)."),
-    entrypoint: Optional[List[str]] = typer.Option(None, "--entrypoint", help="ContainerEntrypoint item (repeatable, in order)."),
-    arg: Optional[List[str]] = typer.Option(None, "--arg", help="ContainerArguments item (repeatable, in order)."),
-    env: List[str] = typer.Option([], "--env", help="Environment entry KEY=VALUE (repeatable)."),
-    input_: List[str] = typer.Option([], "--input", help="LOCAL_DIR:/opt/ml/processing/input/NAME (repeatable)."),
-    output_: List[str] = typer.Option([], "--output", help="/opt/ml/processing/output/NAME:LOCAL_DIR (repeatable)."),
-    instance_count: Optional[int] = typer.Option(None, "--instance-count", help="Hosts algo-1..algo-N (default: 1)."),
-    instance_type: Optional[str] = typer.Option(None, "--instance-type", help="ProcessingResources InstanceType (default: ml.m5.xlarge)."),
-    max_runtime: Optional[int] = typer.Option(None, "--max-runtime", help="MaxRuntimeInSeconds (default: 86400)."),
+    job: Optional[str] = typer.Option(None, "--job", metavar="FILE", help="CreateProcessingJob request (JSON; YAML with PyYAML); flags win over it."),
+    scenario: List[str] = typer.Option([], "--scenario", metavar="SCENARIO", help="Scenarios to run: completion, stop, gpu or all; repeatable or comma-separated (default: completion)."),
+    entrypoint: Optional[List[str]] = typer.Option(None, "--entrypoint", metavar="ITEM", help="ContainerEntrypoint item (repeatable, in order)."),
+    arg: Optional[List[str]] = typer.Option(None, "--arg", metavar="ITEM", help="ContainerArguments item (repeatable, in order)."),
+    env: List[str] = typer.Option([], "--env", metavar="KEY=VALUE", help="Environment entry (repeatable)."),
+    job_input: List[str] = typer.Option([], "--job-input", metavar="DIR:/opt/ml/processing/input/NAME", help="A local folder as a ProcessingInput (repeatable)."),
+    job_output: List[str] = typer.Option([], "--job-output", metavar="/opt/ml/processing/output/NAME:DIR", help="Collect a ProcessingOutput's folder here (repeatable)."),
+    old_input: List[str] = typer.Option([], "--input", hidden=True, help="The old spelling of --job-input (until the next release)."),
+    instance_count: Optional[int] = typer.Option(None, "--instance-count", metavar="N", help="Hosts algo-1..algo-N (default: 1)."),
+    instance_type: Optional[str] = typer.Option(None, "--instance-type", metavar="TYPE", help="ProcessingResources InstanceType (default: ml.m5.xlarge)."),
+    max_runtime: Optional[int] = typer.Option(None, "--max-runtime", metavar="SECONDS", help="MaxRuntimeInSeconds (default: 86400)."),
     network_isolation: Optional[bool] = typer.Option(None, "--network-isolation/--no-network-isolation", help="EnableNetworkIsolation: no network at all."),
-    job_name: Optional[str] = typer.Option(None, "--job-name", help="ProcessingJobName (default: sm-lint-run)."),
-    stop_signal: str = typer.Option("SIGINT", "--stop-signal", help="Signal of the stop scenario (SageMaker Processing: SIGINT)."),
-    grace: float = typer.Option(10.0, "--grace", help="Seconds between the stop signal and SIGKILL."),
-    stop_after: float = typer.Option(2.0, "--stop-after", help="Seconds of running before the stop signal."),
-    ready_log: Optional[str] = typer.Option(None, "--ready-log", help="Send the stop signal once a log line matches this regex."),
-    ready_timeout: float = typer.Option(120.0, "--ready-timeout", help="Longest wait for --ready-log."),
-    expect_gpus: Optional[int] = typer.Option(None, "--expect-gpus", help="GPUs the job must see (default: the instance type's)."),
+    job_name: Optional[str] = typer.Option(None, "--job-name", metavar="NAME", help="ProcessingJobName (default: sm-lint-run)."),
+    stop_signal: str = typer.Option("SIGINT", "--stop-signal", metavar="SIGNAL", help="Signal of the stop scenario, as StopProcessingJob sends it."),
+    grace: float = typer.Option(10.0, "--grace", metavar="SECONDS", help="Seconds between the stop signal and SIGKILL."),
+    stop_after: float = typer.Option(2.0, "--stop-after", metavar="SECONDS", help="Seconds of running before the stop signal."),
+    ready_log: Optional[str] = typer.Option(None, "--ready-log", metavar="REGEX", help="Send the stop signal once a log line matches this regex."),
+    ready_timeout: float = typer.Option(120.0, "--ready-timeout", metavar="SECONDS", help="Longest wait for --ready-log."),
+    expect_gpus: Optional[int] = typer.Option(None, "--expect-gpus", metavar="N", help="GPUs the job must see (default: the instance type's)."),
     require_gpu: bool = typer.Option(False, "--require-gpu", help="An engine without GPUs is a failure, not a skip."),
     gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus", help="Give the job's containers all GPUs (default: when the instance type has GPUs)."),
-    cpus: Optional[float] = typer.Option(None, "--cpus", help="CPU limit per container."),
-    memory: Optional[str] = typer.Option(None, "--memory", help="Memory limit per container (512m, 4g; none: no limit) (default: 4g)."),
-    pids_limit: Optional[int] = typer.Option(None, "--pids-limit", help="Most processes per container (0: no limit) (default: 4096)."),
-    allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder (repeatable; default: only the job file's folder)."),
+    cpus: Optional[float] = typer.Option(None, "--cpus", metavar="N", help="CPU limit per container."),
+    memory: Optional[str] = typer.Option(None, "--memory", metavar="SIZE", help="Memory limit per container (512m, 4g; none: no limit) (default: 4g)."),
+    pids_limit: Optional[int] = typer.Option(None, "--pids-limit", metavar="N", help="Most processes per container (0: no limit) (default: 4096)."),
+    allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder; repeatable (default: only the job file's folder)."),
     pull: bool = typer.Option(False, "--pull", help="Pull the image when the engine lacks it."),
-    docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address (default: DOCKER_HOST or the local socket)."),
+    docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine (only what is provably dead), list it, then exit."),
     force: bool = typer.Option(False, "--force", help="With --cleanup: also remove other machines' runs, which cannot be proven dead from here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
+    # a list only so that the old spelling of --job-output, repeatable, still works for one release
+    output: List[str] = typer.Option([], "--output", "-o", metavar="FILE", help="Write the report here instead of stdout."),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Also write a report in FORMAT to PATH (repeatable)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run (default: warning)."),
-    ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
+    ignore: List[str] = typer.Option([], "--ignore", metavar="RULE", help="Rule id to skip (repeatable)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Use this config file instead of looking one up."),
 ) -> None:
     """Run the image as SageMaker Processing does: completion, stop and GPU scenarios."""
     from sm_lint.catalogue import Catalogue
-    from sm_lint.console import emit, parse_report_flags
+    from sm_lint.console import check_writable, emit, parse_report_flags
     from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
     def work() -> int:
@@ -158,10 +226,16 @@ def run(
             raise UsageError("--force goes with --cleanup")
         if image is None:
             raise UsageError("run: give an IMAGE (or --cleanup); see sm-lint run --help")
+        report_file, old_outputs = _report_file(output)
+        if old_input:
+            _deprecated("run --input", "--job-input")
         reports = parse_report_flags(report)
+        if report_file is not None:
+            check_writable(report_file, f"--output {str(report_file)!r}")
         overrides = Overrides(
             entrypoint=entrypoint or None, arguments=arg or None, env=_env_pairs(env),
-            inputs=[parse_input_flag(item) for item in input_], outputs=[parse_output_flag(item) for item in output_],
+            inputs=[parse_input_flag(item) for item in [*job_input, *old_input]],
+            outputs=[parse_output_flag(item) for item in [*job_output, *old_outputs]],
             instance_count=instance_count, instance_type=instance_type, max_runtime=max_runtime,
             network_isolation=network_isolation, job_name=job_name)
         options = RunOptions(
@@ -177,12 +251,35 @@ def run(
         with Progress(quiet) as progress:
             result = run_harness(image, options, catalogue, progress)
         titles = {rule.id: rule.title for rule in catalogue}
-        emit(format.value, result.findings, "run", (image,), result.fail_on, titles, None, result.facts,
+        emit(format.value, result.findings, "run", (image,), result.fail_on, titles, report_file, result.facts,
              reports=reports, rules=result.rules, skipped=result.skipped,
              target_layers=((image, "runtime"),))
         return EXIT_FINDINGS if result.failed else EXIT_OK
 
     raise typer.Exit(guarded(work))
+
+
+def _report_file(values: List[str]) -> Tuple[Optional[Path], List[str]]:
+    """`run -o/--output`: the report file, as in every command. A value that names a container path
+    under /opt/ml/processing (`/opt/ml/processing/output/NAME:DIR`) is the job output mapping's old
+    spelling (now --job-output): still taken as that for one release, with a note."""
+    from sm_lint.errors import UsageError
+    from sm_lint.harness.jobspec import is_old_output_mapping
+
+    old = [value for value in values if is_old_output_mapping(value)]
+    files = [value for value in values if not is_old_output_mapping(value)]
+    if old:
+        _deprecated("run --output CONTAINER_PATH:DIR", "--job-output", "--output is now the report file, as in every command")
+    if len(files) > 1:
+        raise UsageError(f"--output is the report file and is given {len(files)} times: {', '.join(map(repr, files))}")
+    return (Path(files[0]) if files else None), old
+
+
+def _deprecated(old: str, new: str, why: str = "") -> None:
+    import sys
+
+    sys.stderr.write(f"sm-lint: note: {old} is the old spelling of {new}, taken as that until the next "
+                     f"release{' (' + why + ')' if why else ''}\n")
 
 
 def _env_pairs(items: List[str]) -> dict:
@@ -244,31 +341,32 @@ def _cleanup(docker_host: Optional[str], force: bool, fmt: str) -> int:
     return EXIT_OK
 
 
-@app.command()  # a bare `sm-lint gate` is complete when [tool.sm-lint.gate] says what to gate
+@app.command(cls=_Command)  # a bare `sm-lint gate` is complete when [tool.sm-lint.gate] says what to gate
 def gate(
-    dockerfile: Optional[str] = typer.Option(None, "--dockerfile", help="The Dockerfile to check (and build with --build)."),
-    image: Optional[str] = typer.Option(None, "--image", help="The image to inspect and run (the tag to build with --build)."),
+    dockerfile: Optional[str] = typer.Option(None, "--dockerfile", metavar="FILE", help="The Dockerfile to check (and build with --build)."),
+    image: Optional[str] = typer.Option(None, "--image", metavar="IMAGE", help="The image to inspect and run (the tag to build with --build)."),
     build: Optional[bool] = typer.Option(None, "--build/--no-build", help="Build the image from the Dockerfile first."),
-    build_arg: List[str] = typer.Option([], "--build-arg", help="NAME=VALUE for the build and the Dockerfile check (repeatable)."),
-    context: Optional[str] = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
-    target: Optional[str] = typer.Option(None, "--target", help="Build stage to build and check."),
-    job: Optional[str] = typer.Option(None, "--job", help="CreateProcessingJob request for the harness."),
-    allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder (repeatable; never from the config; default: only the job file's folder)."),
-    scenario: List[str] = typer.Option([], "--scenario", help="Harness scenarios: completion | stop | gpu | all (default: completion)."),
+    build_arg: List[str] = typer.Option([], "--build-arg", metavar="NAME=VALUE", help="As for docker build, for the build and the Dockerfile check (repeatable)."),
+    context: Optional[str] = typer.Option(None, "--context", metavar="DIR", help="Build context (default: the Dockerfile's folder)."),
+    target: Optional[str] = typer.Option(None, "--target", metavar="STAGE", help="Build stage to build and check."),
+    job: Optional[str] = typer.Option(None, "--job", metavar="FILE", help="CreateProcessingJob request for the harness."),
+    allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder; repeatable, never from the config (default: only the job file's folder)."),
+    scenario: List[str] = typer.Option([], "--scenario", metavar="SCENARIO", help="Harness scenarios: completion, stop, gpu or all; repeatable or comma-separated (default: completion)."),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Write a report in FORMAT to PATH (repeatable)."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="An earlier JSON report: its findings do not fail the gate."),
-    docker_host: Optional[str] = typer.Option(None, "--docker-host", help="Engine address (default: DOCKER_HOST or the local socket)."),
-    platform: Optional[str] = typer.Option(None, "--platform", help="Platform to pick from a multi-platform index."),
-    format: Format = typer.Option("text", "--format", "-f", help="Output format on stdout."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", metavar="FILE", help="An earlier JSON report: its findings do not fail the gate."),
+    docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
+    platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to pick from a multi-platform index."),
+    format: Format = typer.Option("text", "--format", "-f", help="Output format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report here instead of stdout."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the gate (default: warning)."),
-    ignore: List[str] = typer.Option([], "--ignore", help="Rule id to skip (repeatable)."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="Use this config file instead of looking one up."),
+    ignore: List[str] = typer.Option([], "--ignore", metavar="RULE", help="Rule id to skip (repeatable)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Use this config file instead of looking one up."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
 ) -> None:
     """The CI gate: check the Dockerfile, build, inspect and run the image; write every report."""
     from sm_lint.catalogue import Catalogue
     from sm_lint.check_command import build_args
-    from sm_lint.console import emit, parse_report_flags
+    from sm_lint.console import check_writable, emit, parse_report_flags
     from sm_lint.gate_command import GateOptions, merged_options, run_gate
 
     def work() -> int:
@@ -279,10 +377,12 @@ def gate(
             baseline=baseline, docker_host=docker_host, platform=platform, config_file=config_file,
             ignore=tuple(r.upper() for r in ignore), fail_on=fail_on.value if fail_on else None, quiet=quiet)
         reports = parse_report_flags(merged_options(options).reports)  # a bad path fails before any work
+        if output is not None:
+            check_writable(output, f"--output {str(output)!r}")
         catalogue = Catalogue.load()
         result = run_gate(options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
-        emit(format.value, result.findings, "gate", result.targets, result.fail_on, titles, None, result.facts,
+        emit(format.value, result.findings, "gate", result.targets, result.fail_on, titles, output, result.facts,
              reports=reports, rules=result.rules, skipped=result.skipped, target_layers=result.target_layers)
         return result.exit_code
 

@@ -140,7 +140,7 @@ def _inside(path: str, root: str) -> bool:
 def confine_local_paths(request: Mapping[str, Any], options: RunOptions) -> None:
     """A job file (a repository's, so a pull request's) may name host folders (`file://`) only inside
     its own folder, or inside an `--allow-local-path` folder given on the command line: an input is
-    copied into an untrusted container, an output written over. `--input`/`--output` flags are the
+    copied into an untrusted container, an output written over. `--job-input`/`--job-output` flags are the
     user's own choice. Symlinks are resolved first. A breach is a usage error before any work."""
     from sm_lint.harness.jobspec import local_dir_of
 
@@ -177,7 +177,7 @@ def prepare_outputs(request: Mapping[str, Any], options: RunOptions) -> None:
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as error:
-            flag = [f"--output {container}:{local}" for container, local in options.overrides.outputs
+            flag = [f"--job-output {container}:{local}" for container, local in options.overrides.outputs
                     if os.path.realpath(local) == os.path.realpath(folder)]
             what = flag[0] if flag else f"{options.job_file or 'the request'}: {field_path}"
             raise UsageError(f"{what}: cannot write to {folder}: {error.strerror or error}") from None

@@ -83,7 +83,7 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
                       + (f"; refused: {'; '.join(refused)}" if refused else "")))
     for item in plan.outputs:
         if item.local_dir is None:
-            facts.append((f"output {item.name}", "not collected (an S3 destination; give --output PATH:LOCAL_DIR)"))
+            facts.append((f"output {item.name}", "not collected (an S3 destination; give --job-output LOCALPATH:LOCAL_DIR)"))
     facts.append(("timeline", " | ".join(timeline.lines)))
     return Outcome("completion", hits, facts)
 

@@ -212,19 +212,30 @@ def _type_error(path: str, where: str, expected: str, value: Any) -> UsageError:
 
 
 def parse_input_flag(text: str) -> Tuple[str, str]:
-    """`--input LOCAL_DIR:/opt/ml/processing/input/NAME` -> (local_dir, container_path)."""
+    """`--job-input LOCAL_DIR:/opt/ml/processing/input/NAME` -> (local_dir, container_path)."""
     local, sep, container = text.rpartition(":")
     if not sep or not local or not container.startswith("/"):
-        raise UsageError(f"--input {text!r}: expected LOCAL_DIR:/opt/ml/processing/input/NAME")
+        raise UsageError(f"--job-input {text!r}: expected LOCAL_DIR:/opt/ml/processing/input/NAME")
     return local, container
 
 
 def parse_output_flag(text: str) -> Tuple[str, str]:
-    """`--output /opt/ml/processing/output/NAME:LOCAL_DIR` -> (container_path, local_dir)."""
+    """`--job-output /opt/ml/processing/output/NAME:LOCAL_DIR` -> (container_path, local_dir)."""
     container, sep, local = text.partition(":")
     if not sep or not local or not container.startswith("/"):
-        raise UsageError(f"--output {text!r}: expected /opt/ml/processing/output/NAME:LOCAL_DIR")
+        raise UsageError(f"--job-output {text!r}: expected /opt/ml/processing/output/NAME:LOCAL_DIR")
     return container, local
+
+
+PROCESSING_ROOT = "/opt/ml/processing"
+
+
+def is_old_output_mapping(text: str) -> bool:
+    """`run --output` was the job's output mapping up to 0.3.0; now it is the report file, as in every
+    command. A value `CONTAINER_PATH:LOCAL_DIR` whose container path is under /opt/ml/processing
+    cannot be a report file someone meant, so for one release it is still taken as the mapping."""
+    container, sep, _ = text.partition(":")
+    return bool(sep) and (container == PROCESSING_ROOT or container.startswith(PROCESSING_ROOT + "/"))
 
 
 def local_uri(local_dir: str) -> str:
