@@ -20,7 +20,7 @@ Steps:
    `docker run --rm IMAGE` (the docker CLI) and against the SDK's create+start+wait+remove from this
    warm interpreter; for `true` and `sleep`. Then with data: an input folder of --files files
    (--mib MiB in all, seeded random bytes) that the job copies to an output folder, through
-   `sm-lint run --input ... --output ...` (the engine's archive API: put_archive, get_archive)
+   `sm-lint run --job-input ... --job-output ...` (the engine's archive API: put_archive, get_archive)
    against `docker run --rm -v IN:...:ro -v OUT:...` (bind mounts). The collected output is checked.
 4. Stop: `sm-lint run IMAGE --scenario stop --ready-log '^ready$' --grace 10` against the docker
    CLI doing the same by hand (`docker run --rm`, read stdout until "ready", `docker kill --signal
@@ -598,9 +598,9 @@ def bench(args: argparse.Namespace) -> Dict[str, Any]:
             "docker run --rm -v (bind mounts)": lambda: checked(lambda: run_timed(
                 ["docker", "run", "--rm", "-v", f"{data_in}:{INPUT_PATH}:ro", "-v", f"{out_cli}:{OUTPUT_PATH}",
                  images.copy]), out_cli),
-            "sm-lint run --input --output (archive API)": lambda: checked(lambda: run_timed(
-                sm_lint + ["run", images.copy, "--input", f"{data_in}:{INPUT_PATH}",
-                           "--output", f"{OUTPUT_PATH}:{out_sm}"], env=env), out_sm),
+            "sm-lint run --job-input --job-output (archive API)": lambda: checked(lambda: run_timed(
+                sm_lint + ["run", images.copy, "--job-input", f"{data_in}:{INPUT_PATH}",
+                           "--job-output", f"{OUTPUT_PATH}:{out_sm}"], env=env), out_sm),
         }, repeat, prepare, what=f"completion with {args.files} files, {args.mib} MiB in and out")
         results["data"] = {"files": args.files, "bytes": total,
                            "cases": {case: summary(values) for case, values in found.items()}}
@@ -637,7 +637,7 @@ def bench(args: argparse.Namespace) -> Dict[str, Any]:
         if not args.no_trace:
             traces: Dict[str, Any] = {}
             cases: Dict[str, Callable[[], Any]] = {}
-            data_args = ["run", images.copy, "--input", f"{data_in}:{INPUT_PATH}", "--output", f"{OUTPUT_PATH}:{out_sm}"]
+            data_args = ["run", images.copy, "--job-input", f"{data_in}:{INPUT_PATH}", "--job-output", f"{OUTPUT_PATH}:{out_sm}"]
             for name, run_args, hide, freeze in (
                     ("completion, true", ["run", images.true], "", False),
                     (f"{WHAT_IF}paramiko hidden", ["run", images.true], "paramiko", False),
