@@ -24,7 +24,6 @@ the command and its output; the test fixtures turn that into a skip, or a failur
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import re

@@ -30,7 +30,6 @@ nvidia-xconfig; and "Display libraries are not needed": nvidia_drv.so, libglx.so
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 

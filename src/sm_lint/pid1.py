@@ -395,7 +395,7 @@ def fix(verdict: Verdict, script_file: bool = False) -> str:
     work = words(verdict.work, 80)
     program = " ".join(program_of(verdict.work.words)) if verdict.work is not None else "<program>"
     if verdict.kind == IGNORED:
-        return f"Remove the `trap '' INT` (the signal stays ignored across exec), and start the program with `exec`"
+        return "Remove the `trap '' INT` (the signal stays ignored across exec), and start the program with `exec`"
     if verdict.shape == "loop" or verdict.kind == TRAP and verdict.work is not None and verdict.shape == "loop":
         return ("Run the loop in a program that handles SIGINT, or make the shell exit on it: "
                 "`trap 'exit 0' INT TERM` before the loop (it runs once the current command ends)")
