@@ -44,7 +44,7 @@ def knowledge() -> Dict[str, Any]:
 # Each table is compiled on first use only: a Dockerfile that copies no file never compiles the
 # file tables, an image never compiles the package tables.
 
-_LITERAL = re.compile(r"[a-z0-9.+_:-]+")  # a name with no regex syntax but `.` (package names have dots)
+_LITERAL = re.compile(r"[a-z0-9_:-]+")  # a name with no regex syntax at all (`.` and `+` are syntax)
 
 
 class _Names(NamedTuple):
@@ -63,9 +63,8 @@ def _package_patterns(group: str) -> List[_Names]:
     tables = []
     for kind in KINDS:
         names = [n for e in rows if e["kind"] == kind for n in e["names"]]
-        # `.` in a literal is a regex wildcard: keep such names literal only when they have no other syntax
-        literal = frozenset(n.lower().replace("\\.", ".") for n in names if _LITERAL.fullmatch(n.replace("\\.", ".")) and "." not in n)
-        tables.append(_Names(kind, literal, _alternation([n for n in names if n.lower() not in literal])))
+        literal = frozenset(n for n in names if _LITERAL.fullmatch(n))
+        tables.append(_Names(kind, literal, _alternation([n for n in names if n not in literal])))
     return tables
 
 
