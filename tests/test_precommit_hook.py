@@ -57,9 +57,9 @@ def make_repo(folder: Path, dockerfile: str, env: Dict[str, str]) -> Path:
     return folder
 
 
-def try_repo(repo: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
+def try_repo(repo: Path, env: Dict[str, str], hook: str = "sm-lint") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "sm-lint", "--all-files"],
+        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), hook, "--all-files"],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -94,8 +94,19 @@ def test_hook_selects_the_files_sm_lint_check_looks_for(name: str, matched: bool
 
     import yaml
 
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text()) if h["id"] == "sm-lint")
     assert bool(re.search(hook["files"], name)) is matched
     discovered = any(fnmatch.fnmatch(name.rsplit("/", 1)[-1].lower(), pattern)
                      for pattern in ("dockerfile", "*.dockerfile", "dockerfile.*"))
     assert discovered is matched  # the same names as `sm-lint check FOLDER` finds
+
+
+def test_fix_hook_rewrites_and_fails_then_passes(tmp_path: Path, git_env: Dict[str, str]) -> None:
+    repo = make_repo(tmp_path, BAD, git_env)
+    result = try_repo(repo, git_env, "sm-lint-fix")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "files were modified by this hook" in output, output
+    assert (repo / "Dockerfile").read_text() == 'FROM python:3.11\nENTRYPOINT ["python", "app.py"]\n'
+    subprocess.run(["git", "add", "Dockerfile"], cwd=repo, check=True, env=git_env)
+    result = try_repo(repo, git_env, "sm-lint-fix")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -60,6 +60,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-size", metavar="SIZE",
                    help="Refuse Dockerfiles larger than this: bytes, or 512k, 4M ... (default: 2M; "
                         "max-file-size in config).")
+    p.add_argument("--fix", action="store_true",
+                   help="Rewrite the files: shell-form ENTRYPOINT/CMD that need no shell to exec form (SM101, "
+                        "SM102), JSON-looking arguments to valid JSON (SM103); then report what remains.")
+    p.add_argument("--diff", action="store_true",
+                   help="Print the fixes as a unified diff and write nothing (exit 1 when there would be "
+                        "changes).")
+    p.add_argument("--fix-all-stages", action="store_true",
+                   help="Also fix named build stages that the final image does not use.")
     image = p.add_argument_group("Built image")
     image.add_argument("--image", metavar="IMAGE",
                        help="Also check the image built from the Dockerfile (as sm-lint inspect): its name or id "
@@ -90,6 +98,19 @@ def main(argv: Sequence[str]) -> int:
             platform=None if args.platform is None else check_platform(args.platform, "--platform"),
             max_file_size=None if args.max_file_size is None else parse_size(args.max_file_size, "--max-file-size"),
         )
+        if args.fix or args.diff or args.fix_all_stages:
+            if args.image is not None:
+                raise UsageError("--fix and --diff work on Dockerfiles only: leave out --image")
+            if args.fix and args.diff:
+                raise UsageError("--fix writes the files and --diff writes nothing: give one of them")
+            if not (args.fix or args.diff):
+                raise UsageError("--fix-all-stages goes with --fix or --diff")
+            from sm_lint.fix import report_fixes, run_fix
+
+            outcomes = run_fix(args.paths, options, catalogue, write_files=args.fix, all_stages=args.fix_all_stages)
+            report_fixes(outcomes, diff=args.diff)
+            if args.diff:
+                return EXIT_FINDINGS if any(o.changed for o in outcomes) else EXIT_OK
         result = run_check(args.paths, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
         rules, skipped = _coverage(result.targets, options, catalogue)
