@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh"})
+# Init programs made to be PID 1: they forward signals to the program they start.
+INITS = frozenset({"tini", "tini-static", "dumb-init", "catatonit", "s6-svscan"})
+# Docker's PATH for a container whose image sets none (and that of the Debian/Ubuntu bases).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class Resolution(NamedTuple):

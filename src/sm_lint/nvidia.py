@@ -18,6 +18,8 @@ MANAGER_GROUPS = {
     "conda": ("conda", "mamba", "micromamba"),
     "pip": ("pip",),
 }
+# Environment the nvidia/cuda images and the NVIDIA container runtime use: a GPU image's sign in both layers.
+GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "CUDA_VERSION")
 _GROUP_OF = {manager: group for group, managers in MANAGER_GROUPS.items() for manager in managers}
 _RPM_MANAGERS = frozenset({"yum", "dnf", "microdnf", "tdnf", "zypper"})
 # What a variable the Dockerfile does not set, or a glob, may stand for when matching names: a

@@ -8,11 +8,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
+from sm_lint.contract import SHELLS
 from sm_lint.dockerfile import build_context, shell
 from sm_lint.dockerfile.stages import Build, Copy, Stage, Step
 from sm_lint.dockerfile.syntax import Heredoc, Instruction, ParsedDockerfile
 
-SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh"})
 _SHEBANG_SHELL = re.compile(r"^#!\s*(?:/usr)?/bin/(?:env\s+)?(sh|bash|dash|ash|zsh|ksh)\b")
 
 

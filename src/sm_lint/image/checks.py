@@ -11,7 +11,6 @@ from sm_lint.findings import Hit
 from sm_lint.image.model import FileEntry, ImageView
 
 EVIDENCE_LINES = 25  # a report lists this many files, then says how many more
-_GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "CUDA_VERSION")
 
 
 class ImageContext(NamedTuple):
@@ -110,8 +109,6 @@ def _settle(view: ImageView) -> str:
     return f"`sm-lint run {image} --scenario stop` settles it"
 
 
-_INITS = frozenset({"tini", "tini-static", "dumb-init", "catatonit", "s6-svscan"})
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SHEBANG = re.compile(r"#!\s*(\S+)(?:[ \t]+(\S+))?")
 
 
@@ -124,7 +121,7 @@ def entrypoint_script(ctx: ImageContext) -> Iterator[Hit]:
     if not argv or contract.is_shell_form(argv, config.shell):
         return  # nothing runs, or `sh -c` (SM201)
     program = argv[0].rsplit("/", 1)[-1]
-    if program in _INITS:
+    if program in contract.INITS:
         return  # an init forwards signals itself
     if program in contract.SHELLS or program == "busybox":
         rest = argv[2:] if program == "busybox" and argv[1:2] in (["sh"], ["ash"]) else argv[1:]
@@ -167,7 +164,7 @@ def _find(view: ImageView, program: str) -> str:
     if "/" in program:
         candidates = [program if program.startswith("/") else (view.config.working_dir or "/").rstrip("/") + "/" + program]
     else:
-        path_var = dict(view.config.env).get("PATH", _DEFAULT_PATH)
+        path_var = dict(view.config.env).get("PATH", contract.DEFAULT_PATH)
         candidates = [folder.rstrip("/") + "/" + program for folder in path_var.split(":") if folder.startswith("/")]
     for candidate in candidates:
         resolved, entry = pid1.resolve(view.files, candidate)
@@ -243,7 +240,7 @@ def gpu_without_toolkit(ctx: ImageContext) -> Iterator[Hit]:
 
 def _gpu_evidence(view: ImageView) -> Optional[str]:
     env = dict(view.config.env)
-    for key in _GPU_ENV:
+    for key in nvidia.GPU_ENV:
         if key in env:
             return f"ENV {key}={env[key]}"
     for key, value in view.config.labels:

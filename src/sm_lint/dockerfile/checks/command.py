@@ -5,7 +5,7 @@ import posixpath
 import re
 from typing import Iterator, Optional, Tuple
 
-from sm_lint import pid1
+from sm_lint import contract, pid1
 from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
 from sm_lint.dockerfile.stages import Command, Copy, Stage
 from sm_lint.findings import Hit
@@ -13,7 +13,6 @@ from sm_lint.findings import Hit
 # `['a', 'b']`, `["a", "b",]`, `["a" "b"]`: an array of quoted items that json.Unmarshal rejects.
 # Not `[ -f x ]` or `[ "$A" = b ]`, which are shell tests.
 _LOOKS_JSON = re.compile(r"""^\[\s*(?:\]|(["'])(?:[^"'\\]|\\.)*\1\s*(?:[,\]"']|$))""")
-_INITS = frozenset({"tini", "tini-static", "dumb-init", "catatonit"})
 
 
 def _origin(command: Command, ctx: LintContext) -> str:
@@ -118,7 +117,7 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
     if final is None:
         return
     argv, setter = _effective_argv(final.entrypoint, final.cmd)
-    if setter is None or not setter.exec_form or not argv or argv[0].rsplit("/", 1)[-1] in _INITS:
+    if setter is None or not setter.exec_form or not argv or argv[0].rsplit("/", 1)[-1] in contract.INITS:
         return  # shell form is SM101/SM102's finding; an init forwards signals itself
     program = argv[0].rsplit("/", 1)[-1]
     if is_shell(program) and "-c" in argv[1:2] and len(argv) > 2:
@@ -168,7 +167,7 @@ def _entrypoint_script(argv: Tuple[str, ...], program: str, final: Stage,
     else:
         # The image's PATH, then Docker's default: a base image's PATH is not in the Dockerfile
         # (`ENV PATH=/opt/conda/bin:$PATH` extends one that the base set).
-        folders = final.env.get("PATH", "").split(":") + _DEFAULT_PATH.split(":")
+        folders = final.env.get("PATH", "").split(":") + contract.DEFAULT_PATH.split(":")
         places = ([posixpath.join(final.workdir, name)] if is_shell(program) else []) + \
             [posixpath.join(folder, name) for folder in dict.fromkeys(folders) if folder.startswith("/")]
     for place in places:
@@ -176,10 +175,6 @@ def _entrypoint_script(argv: Tuple[str, ...], program: str, final: Stage,
         if found is not None:
             return posixpath.normpath(place), found
     return None
-
-
-# Docker's PATH for a container whose image sets none (and that of the Debian/Ubuntu bases).
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: LintContext) -> Iterator[Hit]:

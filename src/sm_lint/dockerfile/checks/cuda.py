@@ -15,7 +15,6 @@ from sm_lint.dockerfile import shell
 from sm_lint.dockerfile.context import LintContext, Script
 from sm_lint.findings import Hit
 
-_GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "CUDA_VERSION")
 _FIX = "Install only the CUDA toolkit (for example cuda-toolkit-12-2 or an nvidia/cuda -runtime base image)"
 
 
@@ -139,7 +138,7 @@ def evidence(ctx: LintContext) -> Tuple[List[Evidence], List[Evidence]]:
     for stage in ctx.lineage:
         for step in stage.steps:
             if step.instruction.keyword == "ENV":
-                hit = next((k for k in step.instruction.value[::2] if k in _GPU_ENV), None)
+                hit = next((k for k in step.instruction.value[::2] if k in nvidia.GPU_ENV), None)
                 if hit:
                     gpu.append(Evidence(step.instruction.start_line, f"ENV {hit}"))
     for script in ctx.scripts:
