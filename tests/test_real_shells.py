@@ -162,7 +162,7 @@ def matrix(docker_client: Any) -> List[Cell]:
 
 def _stop(image: str, folder: Path) -> Dict[str, Any]:
     done = subprocess.run([sys.executable, "-m", "sm_lint", "run", image, "--scenario", "stop", "--grace", str(GRACE),
-                           "--stop-after", "1", "-f", "json", "--config", str(folder / ".sm-lint.toml")],
+                           "--ready-log", "^ready$", "-f", "json", "--config", str(folder / ".sm-lint.toml")],
                           capture_output=True, text=True, timeout=120, cwd=folder)
     assert done.returncode in (0, 1), done.stderr
     return json.loads(done.stdout)
