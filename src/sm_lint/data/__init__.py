@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 FOLDER = Path(__file__).parent
-NAMES = ("nvidia", "shells")
+NAMES = ("nvidia", "shells", "profiles")
 
 
 @lru_cache(maxsize=None)
