@@ -29,13 +29,29 @@ class Profile(NamedTuple):
     def get(self, key: str, default: Any = None) -> Any:
         return self.extra.get(key, default)
 
+    @property
+    def command(self) -> str:
+        """How the platform starts the image, for messages: `docker run IMAGE serve`."""
+        return f"docker run IMAGE {self.argument}".rstrip()
+
     def hides(self, path: str) -> bool:
         """True when the platform mounts over `path` under this profile (and baking it is no layout
         the contract documents)."""
+        return self.hidden_by(path) is not None
+
+    def hidden_by(self, path: str) -> Optional[str]:
+        """The mounted folder that hides `path` under this profile, or None when the image's file
+        there is what the container sees (outside every mount, or an allowed layout)."""
         path = path.rstrip("/") or "/"
         if any(_within(path, allowed) for allowed in self.allowed):
-            return False
-        return any(_within(path, mounted) for mounted in self.mounted)
+            return None
+        return next((mounted for mounted in self.mounted if _within(path, mounted)), None)
+
+    def touches(self, path: str) -> bool:
+        """True when `path` is a folder that holds a mount of this profile (`/opt/ml` under
+        training holds /opt/ml/model): writing the folder itself hides nothing, but its parts may."""
+        path = path.rstrip("/") or "/"
+        return any(_within(mounted, path) for mounted in self.mounted)
 
 
 _FIELDS = ("title", "argument", "stop_signal", "grace_seconds", "mounted", "allowed", "sources")
@@ -48,6 +64,13 @@ def get(name: Optional[str] = None) -> Profile:
     return Profile(name, table["title"], table["argument"], table["stop_signal"], table["grace_seconds"],
                    tuple(table["mounted"]), tuple(table["allowed"]), tuple(table["sources"]),
                    {k: v for k, v in table.items() if k not in _FIELDS})
+
+
+def programs(package: str) -> Tuple[str, ...]:
+    """The executables that the pip package `package` installs on PATH (data/profiles.toml
+    [programs]); () for any other package."""
+    entry = load("profiles").get("programs", {}).get(package.lower().replace("_", "-"))
+    return tuple(entry["provides"]) if entry else ()
 
 
 def _within(path: str, folder: str) -> bool:
