@@ -19,7 +19,7 @@ from sm_lint.findings import Severity
 FAIL_ON = ("error", "warning", "info", "never")
 GPU_MODES = ("auto", "true", "false")
 _KEYS = {"ignore", "severity", "fail-on", "gpu", "build-args", "inline-ignores", "target", "context", "platform",
-         "max-file-size"}
+         "max-file-size", "profile"}
 # Dockerfiles larger than this are refused before any work (`max-file-size`, `--max-file-size`): real
 # ones are kilobytes, and the analysis of a huge one costs seconds and hundreds of MB.
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
@@ -50,6 +50,7 @@ class Settings(NamedTuple):
     platform: str = "linux/amd64"  # the build's target platform: BuildKit's TARGETPLATFORM, TARGETARCH ...
     context: Optional[str] = None  # build context folder, relative to the config file's folder
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger Dockerfiles are a usage error
+    profile: str = "processing"  # the SageMaker contract checked (profiles.NAMES): `--profile`, `profile`
     path: Optional[str] = None  # the file these settings came from
 
     def ignored(self, today: datetime.date) -> frozenset:
@@ -179,7 +180,18 @@ def from_table(table: Dict[str, Any], where: str) -> Settings:
             raise UsageError(f"{where}: context {settings.context!r}: no such directory ({folder})")
     if "max-file-size" in table:
         settings = settings._replace(max_file_size=parse_size(table["max-file-size"], f"{where}: max-file-size"))
+    if "profile" in table:
+        settings = settings._replace(profile=check_profile(table["profile"], f"{where}: profile"))
     return settings
+
+
+def check_profile(value: Any, where: str) -> str:
+    """One of the profiles (processing, training, inference, batch-transform); else a usage error."""
+    from sm_lint.profiles import NAMES
+
+    if not isinstance(value, str) or value.lower() not in NAMES:
+        raise UsageError(f"{where} must be one of {', '.join(NAMES)} (got {value!r})")
+    return value.lower()
 
 
 def _build_arg(name: str, value: Any, where: str) -> str:
