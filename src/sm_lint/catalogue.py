@@ -2,6 +2,8 @@
 
 The same file is the user documentation (`sm-lint rules SM101`) and the test cases: its fenced
 ```dockerfile bad``` / ```dockerfile good``` blocks are run by tests/test_rule_examples.py.
+A fence attribute `profile=NAME` runs its example under that profile (`--profile NAME`); without
+it, an example runs under processing when the rule applies there, else under the rule's first profile.
 """
 from __future__ import annotations
 
@@ -48,6 +50,20 @@ class Rule(NamedTuple):
     sources: Tuple[str, ...]
     path: Path
     body: str  # the Markdown after the front matter
+    # The profiles (SageMaker contracts) the rule applies to; a page without `profiles:` applies to
+    # all four. Under another profile the rule does not run and reports list it as skipped.
+    profiles: Tuple[str, ...] = ()
+
+    def applies(self, profile: str) -> bool:
+        return not self.profiles or profile in self.profiles
+
+    def example_profile(self, example: "Example") -> str:
+        """The profile an example runs under: its `profile=` attribute, else processing when the
+        rule applies there, else the rule's first profile."""
+        from sm_lint.profiles import DEFAULT
+
+        given = dict(example.options).get("profile")
+        return given or (DEFAULT if self.applies(DEFAULT) else self.profiles[0])
 
     def examples(self) -> List[Example]:
         return list(_examples(self.body, _front_matter_lines(self.path)))
@@ -75,8 +91,8 @@ def rules_dir() -> Path:
 
 
 def parse_front_matter(text: str) -> Tuple[Dict[str, object], str]:
-    """A small YAML subset (`key: value` and `key:` + `  - item` lists): enough for rule files,
-    and it keeps PyYAML off the start-up path."""
+    """A small YAML subset (`key: value`, `key:` + `  - item` lists and `key: [a, b]` flow lists):
+    enough for rule files, and it keeps PyYAML off the start-up path."""
     if not text.startswith("---\n"):
         raise ValueError("missing front matter")
     end = text.find("\n---\n", 4)
@@ -96,7 +112,11 @@ def parse_front_matter(text: str) -> Tuple[Dict[str, object], str]:
         if not sep:
             raise ValueError(f"bad front matter line {raw!r}")
         key = name.strip()
-        meta[key] = value.strip().strip('"') if value.strip() else []
+        value = value.strip()
+        if value.startswith("[") and value.endswith("]"):
+            meta[key] = [item.strip().strip('"') for item in value[1:-1].split(",") if item.strip()]
+        else:
+            meta[key] = value.strip('"') if value else []
     return meta, text[end + 5 :]
 
 
@@ -141,9 +161,24 @@ def _load_rule(path: Path) -> Rule:
             sources=tuple(sources) if isinstance(sources, list) else (str(sources),),
             path=path,
             body=body,
+            profiles=_profiles(meta.get("profiles")),
         )
     except (KeyError, ValueError) as error:
         raise UsageError(f"{path}: broken rule file: {error}") from None
+
+
+def _profiles(value: object) -> Tuple[str, ...]:
+    """The `profiles:` list, every name one of profiles.NAMES (a typo would silently switch a rule
+    off under a profile)."""
+    from sm_lint.profiles import NAMES
+
+    if value is None:
+        return ()
+    names = tuple(value) if isinstance(value, list) else (str(value),)
+    unknown = [name for name in names if name not in NAMES]
+    if unknown or not names:
+        raise ValueError(f"profiles: {', '.join(map(str, unknown)) or 'empty'} (known: {', '.join(NAMES)})")
+    return tuple(str(name) for name in names)
 
 
 class Catalogue:
