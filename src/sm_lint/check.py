@@ -32,6 +32,7 @@ class CheckOptions(NamedTuple):
     context: Optional[Path] = None
     platform: Optional[str] = None
     max_file_size: Optional[int] = None  # bytes; None: the config's (default config.DEFAULT_MAX_FILE_SIZE)
+    profile: Optional[str] = None  # `--profile`; None: the config's (default processing)
 
 
 class CheckResult(NamedTuple):
@@ -178,7 +179,7 @@ class _Settings:
         return settings.with_cli(
             opts.ignore, fail_on=opts.fail_on, gpu=opts.gpu, build_args=tuple(build_args.items()),
             target=opts.target, platform=opts.platform, inline_ignores=None if opts.inline_ignores else False,
-            max_file_size=opts.max_file_size)
+            max_file_size=opts.max_file_size, profile=opts.profile)
 
 
 def run_check(paths: List[str], options: CheckOptions, catalogue: Catalogue,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, List, NoReturn, Optional, Sequence, Tuple
 
 from sm_lint.config import FAIL_ON, check_platform, parse_size
 from sm_lint.console import check_writable, emit, guarded, parse_report_flags, rule_coverage
+from sm_lint.profiles import NAMES as PROFILES
 from sm_lint.report import FORMATS
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-size", metavar="SIZE",
                    help="Refuse Dockerfiles larger than this: bytes, or 512k, 4M ... (default: 2M; "
                         "max-file-size in config).")
+    p.add_argument("--profile", choices=PROFILES,
+                   help="The SageMaker contract to check against (default: processing; profile in config).")
     p.add_argument("--fix", action="store_true",
                    help="Rewrite the files: shell-form ENTRYPOINT/CMD that need no shell to exec form (SM101, "
                         "SM102), JSON-looking arguments to valid JSON (SM103); then report what remains.")
@@ -97,6 +100,7 @@ def main(argv: Sequence[str]) -> int:
             context=args.context,
             platform=None if args.platform is None else check_platform(args.platform, "--platform"),
             max_file_size=None if args.max_file_size is None else parse_size(args.max_file_size, "--max-file-size"),
+            profile=args.profile,
         )
         if args.fix or args.diff or args.fix_all_stages:
             if args.image is not None:
@@ -116,7 +120,7 @@ def main(argv: Sequence[str]) -> int:
         rules, skipped = _coverage(result.targets, options, catalogue)
         if args.image is None:
             emit(args.format, result.findings, "check", result.targets, result.fail_on, titles, args.output,
-                 reports=reports, rules=rules, skipped=skipped)
+                 reports=reports, rules=rules, skipped=skipped, profile=profile_of(result.targets, options, catalogue))
             return EXIT_FINDINGS if result.failed else EXIT_OK
         return _with_image(args, options, catalogue, result, titles, reports, (rules, skipped))
 
@@ -131,6 +135,15 @@ def _coverage(targets: Sequence[str], options: "CheckOptions", catalogue: "Catal
     return rule_coverage(catalogue, ("dockerfile",), [layered.for_file(t) for t in targets], options.ignore)
 
 
+def profile_of(targets: Sequence[str], options: "CheckOptions", catalogue: "Catalogue") -> str:
+    """The profile the files were checked under (config per folder, `--profile` over it)."""
+    from sm_lint.check import _Settings
+    from sm_lint.console import profile_label
+
+    layered = _Settings(options, catalogue)
+    return profile_label(layered.for_file(t) for t in targets)
+
+
 def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "Catalogue",
                 result: "CheckResult", titles: dict, reports: "Reports", coverage: "Coverage") -> int:
     """`check --image`: both layers in one report, each defect once (combined.py)."""
@@ -143,7 +156,7 @@ def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "C
         raise UsageError("--image needs exactly one Dockerfile: the one the image was built from")
     image_options = InspectOptions(
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, gpu=options.gpu,
-        platform=args.platform or "linux/amd64", docker_host=args.docker_host)
+        platform=args.platform or "linux/amd64", docker_host=args.docker_host, profile=options.profile)
     inspected = run_inspect(args.image, image_options, catalogue)
     config = inspected.view.config
     findings = merge(result.findings, inspected.findings, args.image, bool(config.entrypoint or config.cmd),
@@ -152,7 +165,8 @@ def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "C
                                                options.ignore)
     emit(args.format, findings, "check", result.targets + (args.image,), result.fail_on, titles, args.output,
          inspected.facts, reports=reports, rules=coverage[0] + image_rules, skipped=coverage[1] + image_skipped,
-         target_layers=((result.targets[0], "dockerfile"), (args.image, "image")))
+         target_layers=((result.targets[0], "dockerfile"), (args.image, "image")),
+         profile=profile_of(result.targets, options, catalogue))
     return EXIT_FINDINGS if failed(findings, result.fail_on) else EXIT_OK
 
 

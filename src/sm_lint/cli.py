@@ -12,6 +12,7 @@ import typer
 from sm_lint import __version__
 from sm_lint.config import FAIL_ON
 from sm_lint.console import guarded
+from sm_lint.profiles import NAMES as PROFILES
 from sm_lint.report import FORMATS
 from sm_lint.terminal import printable
 
@@ -89,6 +90,8 @@ app = typer.Typer(
 Format = enum.Enum("Format", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
 FailOn = enum.Enum("FailOn", {name: name for name in FAIL_ON}, type=str)  # type: ignore[misc]
 RulesFormat = enum.Enum("RulesFormat", {name: name for name in ("text", "json")}, type=str)  # type: ignore[misc]
+ProfileName = enum.Enum("ProfileName", {name: name for name in PROFILES}, type=str)  # type: ignore[misc]
+_PROFILE_HELP = "The SageMaker contract to check against (default: processing; profile in config)."
 
 
 def _version(value: bool) -> None:
@@ -121,6 +124,7 @@ def inspect(
     entrypoint: List[str] = typer.Option([], "--entrypoint", metavar="ITEM", help="ContainerEntrypoint item of the job (repeatable, in order)."),
     arg: List[str] = typer.Option([], "--arg", metavar="ITEM", help="ContainerArguments item of the job (repeatable, in order)."),
     gpu: Optional[bool] = typer.Option(None, "--gpu/--no-gpu", help="The image is (not) for GPU instances (default: from evidence)."),
+    profile: Optional[ProfileName] = typer.Option(None, "--profile", help=_PROFILE_HELP),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report here instead of stdout."),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Also write a report in FORMAT to PATH (repeatable)."),
@@ -144,16 +148,18 @@ def inspect(
             config_file=config_file, ignore=tuple(r.upper() for r in ignore),
             fail_on=fail_on.value if fail_on else None,
             gpu=None if gpu is None else ("true" if gpu else "false"),
-            platform=platform, docker_host=docker_host, entrypoint=tuple(entrypoint), arguments=tuple(arg))
+            platform=platform, docker_host=docker_host, entrypoint=tuple(entrypoint), arguments=tuple(arg),
+            profile=profile.value if profile else None)
         from sm_lint.progress import Progress
 
         with Progress(quiet, lines=False) as progress:
             progress.step(f"reading the layers of {image}")
             result = run_inspect(image, options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
-        rules, skipped = rule_coverage(catalogue, ("image",), [settings_for(options, catalogue)], options.ignore)
+        settings = settings_for(options, catalogue)
+        rules, skipped = rule_coverage(catalogue, ("image",), [settings], options.ignore)
         emit(format.value, result.findings, "inspect", (image,), result.fail_on, titles, output, result.facts,
-             reports=reports, rules=rules, skipped=skipped)
+             reports=reports, rules=rules, skipped=skipped, profile=settings.profile)
         return EXIT_FINDINGS if result.failed else EXIT_OK
 
     raise typer.Exit(guarded(work))
@@ -352,6 +358,7 @@ def gate(
     job: Optional[str] = typer.Option(None, "--job", metavar="FILE", help="CreateProcessingJob request for the harness."),
     allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder; repeatable, never from the config (default: only the job file's folder)."),
     scenario: List[str] = typer.Option([], "--scenario", metavar="SCENARIO", help="Harness scenarios: completion, stop, gpu or all; repeatable or comma-separated (default: completion)."),
+    profile: Optional[ProfileName] = typer.Option(None, "--profile", help=_PROFILE_HELP),
     report: List[str] = typer.Option([], "--report", metavar="FORMAT=PATH", help="Write a report in FORMAT to PATH (repeatable)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", metavar="FILE", help="An earlier JSON report: its findings do not fail the gate."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
@@ -375,7 +382,8 @@ def gate(
             build_args=build_args(build_arg), job=job, allow_local_paths=tuple(allow_local_path),
             scenarios=tuple(scenario), reports=tuple(report),
             baseline=baseline, docker_host=docker_host, platform=platform, config_file=config_file,
-            ignore=tuple(r.upper() for r in ignore), fail_on=fail_on.value if fail_on else None, quiet=quiet)
+            ignore=tuple(r.upper() for r in ignore), fail_on=fail_on.value if fail_on else None, quiet=quiet,
+            profile=profile.value if profile else None)
         reports = parse_report_flags(merged_options(options).reports)  # a bad path fails before any work
         if output is not None:
             check_writable(output, f"--output {str(output)!r}")
@@ -383,7 +391,8 @@ def gate(
         result = run_gate(options, catalogue)
         titles = {rule.id: rule.title for rule in catalogue}
         emit(format.value, result.findings, "gate", result.targets, result.fail_on, titles, output, result.facts,
-             reports=reports, rules=result.rules, skipped=result.skipped, target_layers=result.target_layers)
+             reports=reports, rules=result.rules, skipped=result.skipped, target_layers=result.target_layers,
+             profile=result.profile)
         return result.exit_code
 
     raise typer.Exit(guarded(work))

@@ -51,11 +51,12 @@ def guarded(work: Callable[[], int]) -> int:
 def emit(fmt: str, findings: List[Finding], command: str, targets: Sequence[str], fail_on: str,
          titles: dict, output: Optional[Path], facts: Tuple[Tuple[str, str], ...] = (), *,
          reports: Reports = (), rules: Tuple[str, ...] = (), skipped: Tuple[Tuple[str, str], ...] = (),
-         target_layers: Tuple[Tuple[str, str], ...] = ()) -> None:
+         target_layers: Tuple[Tuple[str, str], ...] = (), profile: str = "") -> None:
     """Render the `fmt` report to `output` (or stdout), and every `--report FORMAT=PATH` to its file."""
     from sm_lint.report import RunInfo
 
-    info = RunInfo(command, tuple(targets), fail_on, titles, False, facts, rules, skipped, target_layers)
+    info = RunInfo(command, tuple(targets), fail_on, titles, False, facts, rules, skipped, target_layers,
+                   profile or _default_profile())
     emit_reports(findings, info, fmt, output, reports)
 
 
@@ -121,10 +122,23 @@ def check_writable(path: Path, flag: str) -> None:
         raise UsageError(f"{flag}: cannot write report: permission denied")
 
 
+def _default_profile() -> str:
+    from sm_lint.profiles import DEFAULT
+
+    return DEFAULT
+
+
+def profile_label(settings: Iterable["Settings"]) -> str:
+    """The profile the targets were checked under, for RunInfo: one name, or the names in order
+    when per-folder configs chose different ones ("processing, training")."""
+    return ", ".join(dict.fromkeys(one.profile for one in settings)) or _default_profile()
+
+
 def rule_coverage(catalogue: "Catalogue", layers: Sequence[str], settings: Iterable["Settings"],
                   cli_ignore: Sequence[str] = (), today: Optional[datetime.date] = None) -> Coverage:
     """For RunInfo: the catalogue's rules of `layers` that ran on every target, and (rule, reason)
-    for those that did not (`--ignore`, or a config file's ignore with its reason and end date).
+    for those that did not (`--ignore`, a config file's ignore with its reason and end date, or a
+    profile the rule does not apply to).
 
     `settings` holds the settings each target was checked with (one per target; repeats are fine).
     A rule ignored for some targets only is listed as skipped, with that said in the reason."""
@@ -141,6 +155,14 @@ def rule_coverage(catalogue: "Catalogue", layers: Sequence[str], settings: Itera
             if not all(ignore.rule in other.ignored(today) for other in per_target):
                 reason += " (for some targets only)"
             reasons[ignore.rule] = reason
+    for rule in catalogue:
+        outside = [one.profile for one in per_target if not rule.applies(one.profile)]
+        if rule.id not in reasons and outside:
+            reason = (f"does not apply under the {' and '.join(dict.fromkeys(outside))} profile "
+                      f"(applies under {', '.join(rule.profiles)})")
+            if len(outside) < len(per_target):
+                reason += " (for some targets only)"
+            reasons[rule.id] = reason
     in_layers = [rule.id for rule in catalogue if rule.layer in layers and rule.id not in ONLY_WHEN_BUILDING]
     return (tuple(r for r in in_layers if r not in reasons),
             tuple((r, reasons[r]) for r in in_layers if r in reasons))

@@ -41,6 +41,7 @@ class GateOptions(NamedTuple):
     ignore: Tuple[str, ...] = ()
     fail_on: Optional[str] = None
     quiet: bool = False
+    profile: Optional[str] = None  # `--profile`; None: the config's (default processing)
 
 
 class GateResult(NamedTuple):
@@ -52,6 +53,7 @@ class GateResult(NamedTuple):
     skipped: Tuple[Tuple[str, str], ...]
     targets: Tuple[str, ...]
     target_layers: Tuple[Tuple[str, str], ...]
+    profile: str = "processing"  # the SageMaker contract every layer checked
 
 
 def gate_table(config_file: Optional[Path]) -> Tuple[Dict[str, Any], str]:
@@ -137,7 +139,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                                                                   allow_local_paths=options.allow_local_paths))
     inspect_options = InspectOptions(config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
                                      platform=options.platform or "linux/amd64", docker_host=options.docker_host,
-                                     entrypoint=command[0], arguments=command[1])
+                                     entrypoint=command[0], arguments=command[1], profile=options.profile)
     image_settings = settings_for(inspect_options, catalogue) if options.image else None
     layers = {rule.id: rule.layer for rule in catalogue}
     accepted = baseline_file.load(Path(options.baseline), layers) if options.baseline else None
@@ -152,7 +154,9 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
     fail_on = options.fail_on or "warning"
     check_options = CheckOptions(config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
                                  build_args=options.build_args, target=options.target,
-                                 context=Path(options.context) if options.context else None)
+                                 context=Path(options.context) if options.context else None,
+                                 profile=options.profile)
+    profile = options.profile or (image_settings.profile if image_settings else "")
     with Progress(options.quiet) as progress:
         if options.dockerfile:
             progress.step(f"checking {options.dockerfile}")
@@ -162,6 +166,9 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
             targets += checked.targets
             target_layers += [(target, "dockerfile") for target in checked.targets]
             ran_rules, skipped_rules = _coverage(checked.targets, check_options, catalogue)
+            from sm_lint.check_command import profile_of
+
+            profile = profile or profile_of(checked.targets, check_options, catalogue)
             rules += ran_rules
             skipped += skipped_rules
         image_usable = bool(options.image)
@@ -198,7 +205,8 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 ran_rules, skipped_rules = rule_coverage(catalogue, ("image",), [image_settings], options.ignore)
                 rules += ran_rules
                 skipped += skipped_rules
-                ran = _run(options, scenarios, catalogue, progress)
+                ran = _run(options._replace(profile=profile or None), scenarios, catalogue, progress) \
+                    if _harness_takes(profile) else None
             except EnvironmentFailure as error:
                 environment_failure = str(error)
                 done = set(rules) | {rule for rule, _ in skipped}
@@ -206,6 +214,8 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                             _skip_layers(catalogue, f"not checked: {error}", ("image", "runtime"), exclude=(BUILD_RULE,))
                             if rule not in done]
             else:
+                if ran is None:
+                    ran = _not_run(catalogue, f"sm-lint run does not emulate the {profile} profile in this version")
                 findings += ran.findings
                 facts += [fact for fact in ran.facts if fact[0] != "image"]
                 rules += list(ran.rules)
@@ -226,7 +236,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
     else:
         code = EXIT_FINDINGS if failed(findings, fail_on) else EXIT_OK
     return GateResult(findings, code, fail_on, tuple(facts), tuple(dict.fromkeys(rules)), tuple(skipped),
-                      tuple(targets), tuple(target_layers))
+                      tuple(targets), tuple(target_layers), profile or "processing")
 
 
 def _job_command(job: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
@@ -284,11 +294,33 @@ def _inspect(options: GateOptions, inspect_options: Any, catalogue: Catalogue,
     return merged, list(inspected.facts)
 
 
+def _harness_takes(profile: str) -> bool:
+    """Whether `sm-lint run` emulates this profile: Processing always; the others once its entry
+    takes a profile (RunOptions.profile)."""
+    from sm_lint.run_command import RunOptions
+
+    return profile in ("", "processing") or "profile" in RunOptions._fields
+
+
+class _NotRun(NamedTuple):
+    findings: List[Finding]
+    facts: Tuple[Tuple[str, str], ...]
+    rules: Tuple[str, ...]
+    skipped: Tuple[Tuple[str, str], ...]
+
+
+def _not_run(catalogue: Catalogue, reason: str) -> _NotRun:
+    return _NotRun([], (), (), tuple(_skip_layers(catalogue, reason, ("runtime",))))
+
+
 def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue, progress: Any) -> Any:
     from sm_lint.run_command import RunOptions, run_harness
 
     assert options.image
+    # The profile goes on to the harness when its entry takes one (`sm-lint run --profile`).
+    profile = {"profile": options.profile} if "profile" in RunOptions._fields and options.profile else {}
     return run_harness(options.image, RunOptions(
         job_file=options.job, scenarios=scenarios, docker_host=options.docker_host,
         allow_local_paths=options.allow_local_paths,
-        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on), catalogue, progress)
+        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, **profile),
+        catalogue, progress)

@@ -12,6 +12,8 @@ from sm_lint.contract import SHELLS
 from sm_lint.dockerfile import build_context, shell
 from sm_lint.dockerfile.stages import Build, Copy, Stage, Step
 from sm_lint.dockerfile.syntax import Heredoc, Instruction, ParsedDockerfile
+from sm_lint.profiles import Profile
+from sm_lint.profiles import get as get_profile
 
 _SHEBANG_SHELL = re.compile(r"^#!\s*(?:/usr)?/bin/(?:env\s+)?(sh|bash|dash|ash|zsh|ksh)\b")
 
@@ -29,12 +31,13 @@ class Script(NamedTuple):
 
 class LintContext:
     def __init__(self, path: str, parsed: ParsedDockerfile, build: Optional[Build], gpu: str,
-                 context_dir: Optional[Path]) -> None:
+                 context_dir: Optional[Path], profile: Optional[Profile] = None) -> None:
         self.path = path
         self.parsed = parsed
         self.build = build
         self.gpu_mode = gpu  # "auto", "true" or "false"
         self.context_dir = context_dir
+        self.profile = profile or get_profile()  # the SageMaker contract the image is checked against
         self._cuda_evidence: Optional[tuple] = None
 
     @cached_property

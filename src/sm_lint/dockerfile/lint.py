@@ -15,6 +15,7 @@ from sm_lint.dockerfile.parser import parse
 from sm_lint.dockerfile.stages import Build, BuildError, build
 from sm_lint.dockerfile.syntax import DockerfileSyntaxError
 from sm_lint.findings import NOT_CHECKED_FURTHER, Finding, Hit
+from sm_lint.profiles import get as get_profile
 from sm_lint.stamping import stamp
 
 
@@ -34,9 +35,10 @@ def lint_text(text: str, path: str, settings: Settings, catalogue: Catalogue,
         model = build(parsed, dict(settings.build_args), settings.target, settings.platform)
     except BuildError as error:
         hits.append(("SM100", Hit(max(error.line, 1), error.message)))
-    ctx = LintContext(path, parsed, model, settings.gpu, context_dir)
+    ctx = LintContext(path, parsed, model, settings.gpu, context_dir, get_profile(settings.profile))
     for rule_id, check in CHECKS.items():
-        if rule_id not in ignored:
+        # A rule whose page does not list this profile does not run (reports list it as skipped).
+        if rule_id not in ignored and (rule_id not in catalogue or catalogue[rule_id].applies(settings.profile)):
             hits.extend((rule_id, hit) for hit in check(ctx))
 
     found = pragma_mod.collect(parsed, catalogue.rules)

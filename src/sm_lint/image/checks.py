@@ -9,6 +9,8 @@ from sm_lint import contract, nvidia, pid1
 from sm_lint.dockerfile.paths import under_opt_ml
 from sm_lint.findings import Hit
 from sm_lint.image.model import FileEntry, ImageView
+from sm_lint.profiles import Profile
+from sm_lint.profiles import get as get_profile
 
 EVIDENCE_LINES = 25  # a report lists this many files, then says how many more
 
@@ -18,6 +20,11 @@ class ImageContext(NamedTuple):
     gpu_mode: str  # "auto", "true" or "false"
     container_entrypoint: Tuple[str, ...] = ()
     container_arguments: Tuple[str, ...] = ()
+    profile: Optional[Profile] = None  # the SageMaker contract (None: processing)
+
+    @property
+    def contract(self) -> Profile:
+        return self.profile or get_profile()
 
 
 def _created_by(view: ImageView, keyword: str) -> str:

@@ -37,6 +37,7 @@ class RunInfo(NamedTuple):
     # (target, layer) pairs: which layer checked which target (`check --image`: the Dockerfile at
     # "dockerfile", the image at "image"); empty: every target at the command's layer.
     target_layers: Tuple[Tuple[str, str], ...] = ()
+    profile: str = "processing"  # the SageMaker contract checked (`--profile`); "a, b" when targets differ
 
 
 def target_layers(info: RunInfo) -> List[Tuple[str, str]]:
