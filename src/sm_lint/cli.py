@@ -118,9 +118,12 @@ def check(ctx: typer.Context) -> None:
 
 @app.command(cls=_Command)
 def inspect(
-    image: str = typer.Argument(..., help="Image name, tag or id in the engine; or a docker-save archive / OCI layout."),
+    images: List[str] = typer.Argument(..., metavar="IMAGE", help="docker:NAME, docker-archive:PATH, oci-archive:PATH, oci-dir:PATH or registry:REF; without a scheme an existing path is an archive, anything else an engine image."),
     platform: str = typer.Option("linux/amd64", "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to pick from a multi-platform index."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
+    insecure_registry: List[str] = typer.Option([], "--insecure-registry", metavar="HOST[:PORT]", help="Allow plain HTTP (and unverified TLS) for this registry (repeatable; loopback registries may always use HTTP)."),
+    ca_cert: Optional[Path] = typer.Option(None, "--ca-cert", metavar="FILE", help="Also trust this CA (PEM) for registry TLS."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", min=1, max=64, help="Images read at the same time."),
     entrypoint: List[str] = typer.Option([], "--entrypoint", metavar="ITEM", help="ContainerEntrypoint item of the job (repeatable, in order)."),
     arg: List[str] = typer.Option([], "--arg", metavar="ITEM", help="ContainerArguments item of the job (repeatable, in order)."),
     gpu: Optional[bool] = typer.Option(None, "--gpu/--no-gpu", help="The image is (not) for GPU instances (default: from evidence)."),
@@ -133,11 +136,12 @@ def inspect(
     config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Use this config file instead of looking one up."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
 ) -> None:
-    """Check a built image: its config and merged filesystem."""
+    """Check built images: their config and merged filesystem."""
     from sm_lint.catalogue import Catalogue
     from sm_lint.console import check_writable, emit, parse_report_flags, rule_coverage
     from sm_lint.errors import EXIT_FINDINGS, EXIT_OK
-    from sm_lint.inspect_command import InspectOptions, run_inspect, settings_for
+    from sm_lint.image.sources import registry_options
+    from sm_lint.inspect_command import InspectOptions, many_facts, run_inspect_many, settings_for
 
     def work() -> int:
         reports = parse_report_flags(report)
@@ -149,18 +153,20 @@ def inspect(
             fail_on=fail_on.value if fail_on else None,
             gpu=None if gpu is None else ("true" if gpu else "false"),
             platform=platform, docker_host=docker_host, entrypoint=tuple(entrypoint), arguments=tuple(arg),
-            profile=profile.value if profile else None)
+            profile=profile.value if profile else None,
+            registry=registry_options(insecure_registry, str(ca_cert) if ca_cert else None))
         from sm_lint.progress import Progress
 
         with Progress(quiet, lines=False) as progress:
-            progress.step(f"reading the layers of {image}")
-            result = run_inspect(image, options, catalogue)
+            progress.step(f"reading the layers of {', '.join(images)}")
+            results = run_inspect_many(images, options, catalogue, jobs)
         titles = {rule.id: rule.title for rule in catalogue}
         settings = settings_for(options, catalogue)
         rules, skipped = rule_coverage(catalogue, ("image",), [settings], options.ignore)
-        emit(format.value, result.findings, "inspect", (image,), result.fail_on, titles, output, result.facts,
-             reports=reports, rules=rules, skipped=skipped, profile=settings.profile)
-        return EXIT_FINDINGS if result.failed else EXIT_OK
+        findings = [finding for result in results for finding in result.findings]
+        emit(format.value, findings, "inspect", tuple(images), results[0].fail_on, titles, output,
+             many_facts(images, results), reports=reports, rules=rules, skipped=skipped, profile=settings.profile)
+        return EXIT_FINDINGS if any(result.failed for result in results) else EXIT_OK
 
     raise typer.Exit(guarded(work))
 
