@@ -24,6 +24,15 @@ from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse makes a formatter for every add_argument (to check the metavar); the default one
+    imports shutil (with bz2 and lzma, ~3 ms) to ask the terminal's width. Help is laid out by
+    helptext.py, so this one needs no width."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=100)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"check: {message} (see `sm-lint check --help`)")
@@ -35,7 +44,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sm-lint check", description="Check Dockerfiles statically: no Docker engine, no network.")
+    p = _Parser(prog="sm-lint check", description="Check Dockerfiles statically: no Docker engine, no network.",
+                formatter_class=_Formatter)
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="Dockerfiles or folders to search (Dockerfile, *.Dockerfile, Dockerfile.*, *.dockerfile); "
                         "- reads standard input.")
