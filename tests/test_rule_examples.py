@@ -35,7 +35,9 @@ def _cases(engine: bool = False) -> List[pytest.param]:
     for rule in CATALOGUE:
         for example in rule.examples():
             if (example.language in ENGINE_LANGUAGES) == engine:
-                cases.append(pytest.param(rule, example, id=f"{rule.id}-{example.kind}-L{example.line}"))
+                profile = dict(example.options).get("profile")
+                suffix = f"-{profile}" if profile else ""
+                cases.append(pytest.param(rule, example, id=f"{rule.id}-{example.kind}{suffix}-L{example.line}"))
     return cases
 
 
@@ -56,7 +58,7 @@ def _image_entries(files: dict) -> list:
     return entries
 
 
-def _run_image(example: Example, tmp_path: Path) -> List[str]:
+def _run_image(example: Example, tmp_path: Path, profile: Optional[str] = None) -> List[str]:
     """An `image` example becomes a real docker-save archive, checked as `sm-lint inspect` would."""
     spec = json.loads(example.text)
     config = dict(spec.get("config", {}))
@@ -70,7 +72,8 @@ def _run_image(example: Example, tmp_path: Path) -> List[str]:
     archive.write_bytes(docker_save([image]))
     options = dict(example.options)
     result = run_inspect(str(archive), InspectOptions(
-        gpu=options.get("gpu"), arguments=tuple(v for k, v in example.options if k == "arg")), CATALOGUE)
+        gpu=options.get("gpu"), arguments=tuple(v for k, v in example.options if k == "arg"), profile=profile),
+        CATALOGUE)
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
 
@@ -81,9 +84,10 @@ def _run_request(example: Example, tmp_path: Path) -> List[str]:
     return [f"SM300:0: {hit.message}" for hit in validate(load_request(str(request), Overrides()))]
 
 
-def _run(example: Example, tmp_path: Path) -> List[str]:
+def _run(example: Example, tmp_path: Path, profile: Optional[str] = None) -> List[str]:
+    """Run one example under `profile` (the fence's `profile=`, see Rule.example_profile)."""
     if example.language == "image":
-        return _run_image(example, tmp_path)
+        return _run_image(example, tmp_path, profile)
     if example.language == "json":
         return _run_request(example, tmp_path)
     (tmp_path / ".git").mkdir()  # stop the config lookup here
@@ -97,7 +101,8 @@ def _run(example: Example, tmp_path: Path) -> List[str]:
     dockerfile.write_text(example.text)
     options = dict(example.options)
     gpu = options.get("gpu")
-    result = run_check([str(dockerfile)], CheckOptions(gpu=gpu, target=options.get("target")), CATALOGUE)
+    result = run_check([str(dockerfile)], CheckOptions(gpu=gpu, target=options.get("target"), profile=profile),
+                       CATALOGUE)
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
 
@@ -127,7 +132,7 @@ def _judge(rule: Rule, example: Example, found: List[str]) -> None:
 
 @pytest.mark.parametrize("rule, example", _cases())
 def test_rule_example(rule: Rule, example: Example, tmp_path: Path) -> None:
-    _judge(rule, example, _run(example, tmp_path))
+    _judge(rule, example, _run(example, tmp_path, rule.example_profile(example)))
 
 
 def _run_build(example: Example, tmp_path: Path, client: Any) -> List[str]:

@@ -6,7 +6,6 @@ import re
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from sm_lint import contract, nvidia, pid1
-from sm_lint.dockerfile.paths import under_opt_ml
 from sm_lint.findings import Hit
 from sm_lint.image.model import FileEntry, ImageView
 from sm_lint.profiles import Profile
@@ -102,8 +101,9 @@ def _shell_stop(ctx: ImageContext, argv: Sequence[str]) -> Tuple[str, Tuple[str,
     """The stop-signal sentence for a `sh -c` command of the image, and the evidence line
     naming which shell /bin/sh is in this image."""
     shell = pid1.shell_named(argv[0], _sh(ctx.view))
-    verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name)
-    stop = pid1.stop_sentence(verdict, shell, settle=_settle(ctx.view))
+    signal = ctx.contract.stop_signal
+    verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name, signal=signal[3:])
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(ctx.view))
     return stop, ((f"{shell.how}: {shell.name}",) if stop and shell.known and shell.how else ())
 
 
@@ -153,8 +153,9 @@ def entrypoint_script(ctx: ImageContext) -> Iterator[Hit]:
         return
     shell = pid1.shell_named(name, _sh(view)) if name != "sh" or interpreter in ("sh", "/bin/sh") else \
         pid1.image_shell(view.files, view.shells, interpreter)
-    verdict = pid1.analyse(text, inline=False, shell=shell.name)
-    stop = pid1.stop_sentence(verdict, shell, settle=_settle(view))
+    signal = ctx.contract.stop_signal
+    verdict = pid1.analyse(text, inline=False, shell=shell.name, signal=signal[3:])
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(view))
     if not stop:
         return
     work = verdict.work
@@ -197,14 +198,51 @@ def nothing_to_run(ctx: ImageContext) -> Iterator[Hit]:
                   fix="Rebuild with ENTRYPOINT [\"program\"]")
 
 
+def argument_not_taken(ctx: ImageContext) -> Iterator[Hit]:
+    """SM206: training and hosting start `docker run IMAGE train|serve`: an exec-form Entrypoint
+    receives the word; without one, Docker runs the word from PATH (it replaces Cmd); a shell-form
+    Entrypoint drops it."""
+    profile = ctx.contract
+    if not profile.argument or ctx.container_entrypoint:
+        return
+    name = profile.argument
+    config = ctx.view.config
+    if config.entrypoint:
+        if contract.is_shell_form(config.entrypoint, config.shell):
+            stop, evidence = _shell_stop(ctx, config.entrypoint)
+            yield Hit(0, f"{profile.title} runs `{profile.command}`, but the image's Entrypoint runs its command "
+                         f"through a shell, {list(config.entrypoint)!r}{_created_by(ctx.view, 'ENTRYPOINT')}, so "
+                         f"`{name}` never reaches the program" + (f"; {stop}" if stop else ""),
+                      fix=f"Rebuild with an exec-form ENTRYPOINT [\"program\", \"arg\"] that accepts `{name}`",
+                      evidence=evidence)
+        return
+    if _find(ctx.view, name):
+        return
+    path_var = dict(config.env).get("PATH")
+    where = f"PATH={path_var}" if path_var is not None else f"Docker's default PATH={contract.DEFAULT_PATH}"
+    yield Hit(0, f"{profile.title} runs `{profile.command}`, and the image has no Entrypoint, so Docker runs "
+                 f"`{name}` from PATH, but no folder of {where} holds a file named `{name}`: the container "
+                 f"fails to start (exec: \"{name}\": executable file not found in $PATH)",
+              fix=f"Rebuild with an exec-form ENTRYPOINT that accepts `{name}`, or an executable `{name}` in a "
+                  "folder on PATH")
+
+
 def files_under_opt_ml(ctx: ImageContext) -> Iterator[Hit]:
     view = ctx.view
-    found = _present(view, under_opt_ml)
-    if found:
-        total = sum(e.size for e in found)
-        yield Hit(0, f"{len(found)} file{'s' if len(found) != 1 else ''} ({_size(total)}) under /opt/ml: SageMaker "
-                     "mounts over /opt/ml at run time, so the job will not see them",
+    profile = ctx.contract
+    found = _present(view, profile.hides)
+    if not found:
+        return
+    total = sum(e.size for e in found)
+    count = f"{len(found)} file{'s' if len(found) != 1 else ''} ({_size(total)})"
+    if profile.name == "processing":
+        yield Hit(0, f"{count} under /opt/ml: SageMaker mounts over /opt/ml at run time, so the job will not see them",
                   fix="Move them out of /opt/ml and rebuild", evidence=_evidence(view, found))
+        return
+    mounts = sorted({profile.hidden_by(e.path) or "" for e in found})
+    yield Hit(0, f"{count} under {', '.join(mounts)}: {profile.title} mounts over {', '.join(mounts)} at start, so "
+                 "the container will not see them",
+              fix=f"Move them out of {', '.join(mounts)} and rebuild", evidence=_evidence(view, found))
 
 
 def driver_files(ctx: ImageContext) -> Iterator[Hit]:
@@ -276,7 +314,14 @@ def wrong_platform(ctx: ImageContext) -> Iterator[Hit]:
     platform = f"{config.os}/{config.architecture}" + (f"/{config.variant}" if config.variant else "")
     if (config.os, config.architecture) != ("linux", "amd64"):
         offered = f"; the archive offers {', '.join(ctx.view.platforms)}" if ctx.view.platforms else ""
-        yield Hit(0, f"the image is {platform}: SageMaker Processing instances are linux/amd64 (x86_64){offered}",
+        if ctx.contract.name == "inference" and (config.os, config.architecture) == ("linux", "arm64"):
+            # Real-time endpoints also offer Graviton (arm64) instance types.
+            yield Hit(0, f"the image is {platform}: an endpoint runs it only on Graviton instance types (ml.c6g, "
+                         f"ml.c7g, ml.m6g, ml.r6g and the like); every other instance type is linux/amd64{offered}",
+                      fix="Deploy it on a Graviton instance type, or build for linux/amd64: "
+                          "docker buildx build --platform linux/amd64")
+            return
+        yield Hit(0, f"the image is {platform}: {ctx.contract.title} instances are linux/amd64 (x86_64){offered}",
                   fix="Build for linux/amd64: docker buildx build --platform linux/amd64")
 
 
@@ -287,6 +332,7 @@ CHECKS: Dict[str, Check] = {
     "SM202": arguments_dropped,
     "SM203": entrypoint_script,
     "SM204": nothing_to_run,
+    "SM206": argument_not_taken,
     "SM210": files_under_opt_ml,
     "SM220": driver_files,
     "SM221": gpu_without_toolkit,

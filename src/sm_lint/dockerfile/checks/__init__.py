@@ -20,6 +20,7 @@ CHECKS: Dict[str, Check] = {
     "SM103": command.malformed_json_form,
     "SM104": command.nothing_to_run,
     "SM105": command.shell_stays_pid1,
+    "SM106": command.argument_not_taken,
     "SM110": optml.copy_into_opt_ml,
     "SM111": optml.workdir_in_opt_ml,
     "SM112": optml.volume_in_opt_ml,

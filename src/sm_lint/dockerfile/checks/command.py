@@ -1,11 +1,14 @@
-"""SM101-SM105: what the container runs, and whether it runs it the way SageMaker Processing needs."""
+"""SM101-SM106: what the container runs, and whether it runs it the way the SageMaker contract (the profile) needs."""
 from __future__ import annotations
 
+import os
 import posixpath
 import re
-from typing import Iterator, Optional, Tuple
+from fnmatch import fnmatchcase
+from typing import Iterator, List, Optional, Set, Tuple
 
-from sm_lint import contract, pid1
+from sm_lint import contract, pid1, profiles
+from sm_lint.dockerfile import build_context, shell
 from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
 from sm_lint.dockerfile.stages import Command, Copy, Stage
 from sm_lint.findings import Hit
@@ -76,8 +79,9 @@ def _base_shell(ctx: LintContext) -> pid1.Shell:
 def _stop_part(argv: Tuple[str, ...], ctx: LintContext) -> str:
     """What a shell-form command's shell does with the stop signal, as sure as it is known."""
     shell = pid1.shell_named(argv[0], _base_shell(ctx))
-    verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name)
-    return pid1.stop_sentence(verdict, shell, settle=_SETTLE)
+    signal = ctx.profile.stop_signal
+    verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name, signal=signal[3:])
+    return pid1.stop_sentence(verdict, shell, signal, settle=_SETTLE)
 
 
 _SETTLE = "`sm-lint check --image IMAGE` or `sm-lint run IMAGE --scenario stop` settles it"
@@ -131,8 +135,9 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
     if interpreter is None:
         return
     shell = pid1.shell_named(interpreter, _base_shell(ctx))
-    verdict = pid1.analyse(text, inline=False, shell=shell.name)
-    stop = pid1.stop_sentence(verdict, shell, settle=_SETTLE)
+    signal = ctx.profile.stop_signal
+    verdict = pid1.analyse(text, inline=False, shell=shell.name, signal=signal[3:])
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_SETTLE)
     if not stop:
         return
     work = verdict.work
@@ -179,8 +184,9 @@ def _entrypoint_script(argv: Tuple[str, ...], program: str, final: Stage,
 
 def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: LintContext) -> Iterator[Hit]:
     shell = pid1.shell_named(program, _base_shell(ctx))
-    verdict = pid1.analyse(argv[2], inline=True, shell=shell.name)
-    stop = pid1.stop_sentence(verdict, shell, settle=_SETTLE)
+    signal = ctx.profile.stop_signal
+    verdict = pid1.analyse(argv[2], inline=True, shell=shell.name, signal=signal[3:])
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_SETTLE)
     if not stop:
         return
     yield Hit(setter.instruction.start_line,
@@ -217,3 +223,107 @@ def _json_suggestion(text: str) -> str:
 
 _SHELL_SYNTAX = re.compile(r"[;&|<>`]|\$[{(A-Za-z_]")
 _LOOSE_WORDS = re.compile(r"""'[^']*'|"[^"]*"|[^\s,]+""")
+
+
+def argument_not_taken(ctx: LintContext) -> Iterator[Hit]:
+    """SM106: Training and hosting run `docker run IMAGE train|serve`. An exec-form ENTRYPOINT gets
+    the word as its first argument; with no ENTRYPOINT, Docker runs the word itself from PATH (the
+    argument replaces CMD); a shell-form ENTRYPOINT drops it."""
+    final, profile = ctx.final, ctx.profile
+    if final is None or not profile.argument:
+        return
+    name = profile.argument
+    ep = final.entrypoint
+    if ep is not None and ep.argv:
+        if ep.exec_form:
+            return  # the program receives `name` as $1: what it does with it, `sm-lint run --profile` shows
+        stop = _stop_part(ep.argv, ctx)
+        yield Hit(ep.instruction.start_line,
+                  f"ENTRYPOINT is in shell form{_origin(ep, ctx)}: {profile.title} runs `{profile.command}`, and "
+                  f"Docker runs `{' '.join(ep.argv[:-1])} \"{ep.text}\"`, so `{name}` never reaches the program"
+                  + (f"; {stop}" if stop else ""),
+                  fix=_exec_form_fix("ENTRYPOINT", ep.text))
+        return
+    folders = _path_folders(final)
+    if _program_seen(ctx, final, name, folders):
+        return
+    where = ":".join(folders)
+    root = final.root
+    line = (ep.instruction if ep is not None else final.instruction).start_line
+    if root.base.lower() != "scratch":
+        provides = f"an ENTRYPOINT or a `{name}` program" if ep is None else f"a `{name}` program"
+        cleared = " sets no ENTRYPOINT and" if ep is None else "'s ENTRYPOINT [] clears the base image's, and it"
+        yield Hit(line,
+                  f"{profile.title} runs `{profile.command}`, and this Dockerfile{cleared} puts no executable "
+                  f"`{name}` on PATH ({where}): the container may not start (unless the base image {root.base!r} "
+                  f"provides {provides}, which the Dockerfile does not show); check the built image with "
+                  f"`sm-lint inspect IMAGE --profile {profile.name}`",
+                  fix=_argument_fix(name))
+        return
+    why = "ENTRYPOINT [] leaves no" if ep is not None else "the image is built FROM scratch and sets no"
+    yield Hit(line,
+              f"{profile.title} runs `{profile.command}`, but {why} ENTRYPOINT, so Docker looks for a program "
+              f"`{name}` on PATH ({where}) and the Dockerfile puts none there: the container fails to start "
+              f"(exec: \"{name}\": executable file not found in $PATH)",
+              fix=_argument_fix(name))
+
+
+def _argument_fix(name: str) -> str:
+    return (f"Add an exec-form ENTRYPOINT that accepts `{name}` as its first argument, or COPY an executable "
+            f"`{name}` into a folder on PATH (for example /usr/local/bin/{name})")
+
+
+def _path_folders(final: Stage) -> List[str]:
+    """The folders Docker searches for a bare argv[0]: the image's PATH as the Dockerfile sets it,
+    else Docker's default; with an external base image also the default, since the base's own PATH
+    (which `ENV PATH=/opt/program:$PATH` extends) is not in the Dockerfile."""
+    folders = [f.rstrip("/") or "/" for f in final.env.get("PATH", "").split(":") if f.startswith("/")]
+    if not folders or final.root.base.lower() != "scratch":
+        folders += contract.DEFAULT_PATH.split(":")
+    return list(dict.fromkeys(folders))
+
+
+def _program_seen(ctx: LintContext, final: Stage, name: str, folders: List[str]) -> bool:
+    """Whether the Dockerfile puts an executable `name` into one of `folders` (or may: a folder
+    copied there whose files cannot be listed from here gets the benefit of the doubt)."""
+    targets = {posixpath.join(folder, name) for folder in folders}
+    for stage in ctx.lineage:
+        for copy in stage.copies:
+            if _copy_may_place(ctx, copy, targets):
+                return True
+    for script in ctx.scripts:
+        for write in shell.written_paths(script.text, script.step.vars, script.step.workdir):
+            if write.path in targets:
+                return True
+            # `ln -s /opt/program/serve /usr/local/bin/`, `cp serve /usr/local/bin`: the folder is the operand
+            if write.path in folders and write.command in ("ln", "cp", "mv", "install") and \
+                    re.search(rf"(?:^|[\s/]){re.escape(name)}(?:$|[\s;&|])", script.text, re.M):
+                return True
+    return any(name in profiles.programs(pkg.package) for _, pkg in ctx.packages if pkg.manager == "pip")
+
+
+def _copy_may_place(ctx: LintContext, copy: Copy, targets: Set[str]) -> bool:
+    destination = copy.destination.rstrip("/") or "/"
+    for target in targets:
+        if destination == target:
+            return True
+        if copy.heredoc is None and _GLOB.search(posixpath.basename(destination)) and \
+                posixpath.dirname(destination) == posixpath.dirname(target) and \
+                fnmatchcase(posixpath.basename(target), posixpath.basename(destination)):
+            return _in_context(ctx, copy, posixpath.join(posixpath.dirname(copy.source), posixpath.basename(target)))
+        if copy.heredoc is None and target.startswith(destination.rstrip("/") + "/"):
+            # a folder copied onto (or above) a PATH folder: its file at the same relative path
+            return _in_context(ctx, copy, posixpath.join(copy.source, target[len(destination.rstrip("/")) + 1:]))
+    return False
+
+
+def _in_context(ctx: LintContext, copy: Copy, source: str) -> bool:
+    """Whether the build context holds `source`; True when that cannot be known (no context, a
+    copy from another stage or image, a URL): the built image settles it (SM206)."""
+    if copy.from_stage is not None or copy.from_ref is not None or ctx.context_dir is None or "://" in source:
+        return True
+    found = build_context.resolve(ctx.context_dir, source.lstrip("/"))
+    return found is not None and os.path.isfile(found)
+
+
+_GLOB = re.compile(r"[*?\[]")
