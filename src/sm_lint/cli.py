@@ -118,7 +118,7 @@ def check(ctx: typer.Context) -> None:
 
 @app.command(cls=_Command)
 def inspect(
-    images: List[str] = typer.Argument(..., metavar="IMAGE", help="docker:NAME, docker-archive:PATH, oci-archive:PATH, oci-dir:PATH or registry:REF; without a scheme an existing path is an archive, anything else an engine image."),
+    images: List[str] = typer.Argument(..., metavar="IMAGE", help="Images as docker:NAME, docker-archive:PATH, oci-archive:PATH, oci-dir:PATH or registry:REF; without a scheme an existing path is an archive, anything else an engine image."),
     platform: str = typer.Option("linux/amd64", "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to pick from a multi-platform index."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
     insecure_registry: List[str] = typer.Option([], "--insecure-registry", metavar="HOST[:PORT]", help="Allow plain HTTP (and unverified TLS) for this registry (repeatable; loopback registries may always use HTTP)."),
@@ -356,7 +356,7 @@ def _cleanup(docker_host: Optional[str], force: bool, fmt: str) -> int:
 @app.command(cls=_Command)  # a bare `sm-lint gate` is complete when [tool.sm-lint.gate] says what to gate
 def gate(
     dockerfile: Optional[str] = typer.Option(None, "--dockerfile", metavar="FILE", help="The Dockerfile to check (and build with --build)."),
-    image: Optional[str] = typer.Option(None, "--image", metavar="IMAGE", help="The image to inspect and run (the tag to build with --build)."),
+    image: Optional[str] = typer.Option(None, "--image", metavar="IMAGE", help="The image to inspect and run (the tag to build with --build): NAME or docker:NAME in the engine; docker-archive:, oci-archive:, oci-dir: or registry: images are inspected, not run."),
     build: Optional[bool] = typer.Option(None, "--build/--no-build", help="Build the image from the Dockerfile first."),
     build_arg: List[str] = typer.Option([], "--build-arg", metavar="NAME=VALUE", help="As for docker build, for the build and the Dockerfile check (repeatable)."),
     context: Optional[str] = typer.Option(None, "--context", metavar="DIR", help="Build context (default: the Dockerfile's folder)."),
@@ -369,6 +369,8 @@ def gate(
     baseline: Optional[str] = typer.Option(None, "--baseline", metavar="FILE", help="An earlier JSON report: its findings do not fail the gate."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
     platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to pick from a multi-platform index."),
+    insecure_registry: List[str] = typer.Option([], "--insecure-registry", metavar="HOST[:PORT]", help="Allow plain HTTP (and unverified TLS) for this registry (repeatable)."),
+    ca_cert: Optional[Path] = typer.Option(None, "--ca-cert", metavar="FILE", help="Also trust this CA (PEM) for registry TLS."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report here instead of stdout."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the gate (default: warning)."),
@@ -389,7 +391,8 @@ def gate(
             scenarios=tuple(scenario), reports=tuple(report),
             baseline=baseline, docker_host=docker_host, platform=platform, config_file=config_file,
             ignore=tuple(r.upper() for r in ignore), fail_on=fail_on.value if fail_on else None, quiet=quiet,
-            profile=profile.value if profile else None)
+            profile=profile.value if profile else None, insecure_registries=tuple(insecure_registry),
+            ca_cert=str(ca_cert) if ca_cert else None)
         reports = parse_report_flags(merged_options(options).reports)  # a bad path fails before any work
         if output is not None:
             check_writable(output, f"--output {str(output)!r}")

@@ -42,6 +42,8 @@ class GateOptions(NamedTuple):
     fail_on: Optional[str] = None
     quiet: bool = False
     profile: Optional[str] = None  # `--profile`; None: the config's (default processing)
+    insecure_registries: Tuple[str, ...] = ()  # --insecure-registry (a registry: image)
+    ca_cert: Optional[str] = None  # --ca-cert (a registry: image)
 
 
 class GateResult(NamedTuple):
@@ -127,6 +129,16 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
         raise UsageError("gate: give --dockerfile, --image or both (or set them in [tool.sm-lint.gate])")
     if options.build and not (options.dockerfile and options.image):
         raise UsageError("gate: --build needs --dockerfile and --image (the tag to build)")
+    from sm_lint.image.sources import check_path, engine_name, parse, registry_options
+
+    engine_image = engine_name(options.image) if options.image else None
+    if options.image:
+        check_path(parse(options.image))
+    if options.build and engine_image is None:
+        raise UsageError(f"gate: --build makes an image in the engine: --image {options.image!r} names an archive or"
+                         " a registry image (give the engine tag to build, NAME or docker:NAME)")
+    if options.build:
+        options = options._replace(image=engine_image)
     catalogue.check_ids(list(options.ignore), "--ignore")
     # Everything a typo could break is read before the work starts: no build is wasted on it.
     scenarios = expand_scenarios(list(options.scenarios))
@@ -139,7 +151,8 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                                                                   allow_local_paths=options.allow_local_paths))
     inspect_options = InspectOptions(config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on,
                                      platform=options.platform or "linux/amd64", docker_host=options.docker_host,
-                                     entrypoint=command[0], arguments=command[1], profile=options.profile)
+                                     entrypoint=command[0], arguments=command[1], profile=options.profile,
+                                     registry=registry_options(options.insecure_registries, options.ca_cert))
     image_settings = settings_for(inspect_options, catalogue) if options.image else None
     layers = {rule.id: rule.layer for rule in catalogue}
     accepted = baseline_file.load(Path(options.baseline), layers) if options.baseline else None
@@ -205,8 +218,8 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 ran_rules, skipped_rules = rule_coverage(catalogue, ("image",), [image_settings], options.ignore)
                 rules += ran_rules
                 skipped += skipped_rules
-                ran = _run(options._replace(profile=profile or None), scenarios, catalogue, progress) \
-                    if _harness_takes(profile) else None
+                ran = _run(options._replace(profile=profile or None, image=engine_image), scenarios, catalogue,
+                           progress) if _harness_takes(profile) and engine_image else None
             except EnvironmentFailure as error:
                 environment_failure = str(error)
                 done = set(rules) | {rule for rule, _ in skipped}
@@ -214,6 +227,9 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                             _skip_layers(catalogue, f"not checked: {error}", ("image", "runtime"), exclude=(BUILD_RULE,))
                             if rule not in done]
             else:
+                if ran is None and not engine_image:
+                    ran = _not_run(catalogue, f"{options.image} is not an engine image: the harness runs images in a"
+                                              " Docker engine (pull or load it, then gate its name)")
                 if ran is None:
                     ran = _not_run(catalogue, f"sm-lint run does not emulate the {profile} profile in this version")
                 findings += ran.findings
