@@ -37,17 +37,23 @@ def run(session: Session, plan: JobPlan, limits: Limits, expect_gpus: Optional[i
     expected = expect_gpus if expect_gpus is not None else gpu_count(plan.instance_type)
     gpu_plan = plan._replace(hosts=plan.hosts[:1], entrypoint=["nvidia-smi"], arguments=list(QUERY))
     job = Job(session, gpu_plan, "gpu", limits, gpus=True, gpu_fallback=False)
-    facts: List[Tuple[str, str]] = [("GPUs expected", _expected_words(expected, plan.instance_type, expect_gpus))]
+    facts: List[Tuple[str, str]] = [("GPUs expected", expected_words(expected, plan.instance_type, expect_gpus))]
     failure = job.launch()
     if failure is not None:
-        return _start_failure(failure.message, facts, require_gpu)
+        return start_failure(failure.message, facts, require_gpu)
     ended = job.wait(RUN_TIMEOUT)
     output = job.log_tail("algo-1", 200)
     if not ended:
         job.signal("SIGKILL")
         return Outcome("gpu", [("SM320", Hit(0, f"nvidia-smi did not finish within {RUN_TIMEOUT:g} s",
                                              evidence=tuple(output)))], facts)
-    code = job.exits["algo-1"].code
+    return judge_exit(job.exits["algo-1"].code, output, facts, expected, plan.instance_type, expect_gpus)
+
+
+def judge_exit(code: int, output: List[str], facts: List[Tuple[str, str]], expected: Optional[int],
+               instance_type: str, expect_gpus: Optional[int]) -> Outcome:
+    """The verdict on nvidia-smi's exit status and output, wherever it ran (an engine, a SageMaker
+    job): NVML's mismatch is SM321, no nvidia-smi or no GPU listed SM320."""
     if code == 18 or any(NVML_MISMATCH in line for line in output):
         return Outcome("gpu", [("SM321", Hit(
             0, "nvidia-smi fails with \"Driver/library version mismatch\" (exit 18): the image carries its own "
@@ -65,7 +71,7 @@ def run(session: Session, plan: JobPlan, limits: Limits, expect_gpus: Optional[i
         return Outcome("gpu", [("SM320", Hit(0, "nvidia-smi lists no GPU", evidence=tuple(output)))], facts)
     if expected and len(gpus) < expected:
         return Outcome("gpu", [("SM320", Hit(
-            0, f"{len(gpus)} of the {expected} GPUs of {_source(plan.instance_type, expect_gpus)} are visible",
+            0, f"{len(gpus)} of the {expected} GPUs of {_source(instance_type, expect_gpus)} are visible",
             fix="check NVIDIA_VISIBLE_DEVICES in the image (it must not narrow the GPUs), or --expect-gpus",
             evidence=tuple(output)))], facts)
     return Outcome("gpu", [], facts)
@@ -80,7 +86,7 @@ def parse_query(lines: List[str]) -> List[Gpu]:
     return gpus
 
 
-def _start_failure(message: str, facts: List[Tuple[str, str]], require_gpu: bool) -> Outcome:
+def start_failure(message: str, facts: List[Tuple[str, str]], require_gpu: bool) -> Outcome:
     if NO_GPU_DRIVER in message:
         reason = "this engine cannot provide GPUs (no NVIDIA container runtime: " + message + ")"
         if require_gpu:
@@ -112,7 +118,7 @@ def _source(instance_type: str, expect_gpus: Optional[int]) -> str:
     return "--expect-gpus" if expect_gpus is not None else instance_type
 
 
-def _expected_words(expected: Optional[int], instance_type: str, expect_gpus: Optional[int]) -> str:
+def expected_words(expected: Optional[int], instance_type: str, expect_gpus: Optional[int]) -> str:
     if expected is None:
         return f"unknown for {instance_type} (give --expect-gpus): at least 1"
     return f"{expected} ({_source(instance_type, expect_gpus)})"
