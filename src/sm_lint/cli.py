@@ -186,7 +186,8 @@ def rules(
 def run(
     image: Optional[str] = typer.Argument(None, help="Image name, tag or id in the engine."),
     job: Optional[str] = typer.Option(None, "--job", metavar="FILE", help="CreateProcessingJob request (JSON; YAML with PyYAML); flags win over it."),
-    scenario: List[str] = typer.Option([], "--scenario", metavar="SCENARIO", help="Scenarios to run: completion, stop, gpu or all; repeatable or comma-separated (default: completion)."),
+    profile: Optional[ProfileName] = typer.Option(None, "--profile", help="The SageMaker contract to run the image under: processing, training, inference or batch-transform (default: processing; profile in config)."),
+    scenario: List[str] = typer.Option([], "--scenario", metavar="SCENARIO", help="Scenarios to run: completion, serve (inference, batch-transform), stop, gpu or all; repeatable or comma-separated (default: completion; serve when serving)."),
     entrypoint: Optional[List[str]] = typer.Option(None, "--entrypoint", metavar="ITEM", help="ContainerEntrypoint item (repeatable, in order)."),
     arg: Optional[List[str]] = typer.Option(None, "--arg", metavar="ITEM", help="ContainerArguments item (repeatable, in order)."),
     env: List[str] = typer.Option([], "--env", metavar="KEY=VALUE", help="Environment entry (repeatable)."),
@@ -198,8 +199,17 @@ def run(
     max_runtime: Optional[int] = typer.Option(None, "--max-runtime", metavar="SECONDS", help="MaxRuntimeInSeconds (default: 86400)."),
     network_isolation: Optional[bool] = typer.Option(None, "--network-isolation/--no-network-isolation", help="EnableNetworkIsolation: no network at all."),
     job_name: Optional[str] = typer.Option(None, "--job-name", metavar="NAME", help="ProcessingJobName (default: sm-lint-run)."),
-    stop_signal: str = typer.Option("SIGINT", "--stop-signal", metavar="SIGNAL", help="Signal of the stop scenario, as StopProcessingJob sends it."),
-    grace: float = typer.Option(10.0, "--grace", metavar="SECONDS", help="Seconds between the stop signal and SIGKILL."),
+    stop_signal: Optional[str] = typer.Option(None, "--stop-signal", metavar="SIGNAL", help="Signal of the stop scenario (default: the profile's: SIGINT for processing, SIGTERM otherwise)."),
+    grace: Optional[float] = typer.Option(None, "--grace", metavar="SECONDS", help="Seconds between the stop signal and SIGKILL (default: the profile's: 120 training, 30 inference and batch-transform, 10 processing)."),
+    startup_timeout: Optional[float] = typer.Option(None, "--startup-timeout", metavar="SECONDS", help="Serving: longest wait for GET /ping to answer 200, 60-3600 (default: 240)."),
+    invocations_timeout: Optional[float] = typer.Option(None, "--invocations-timeout", metavar="SECONDS", help="Serving: longest wait for POST /invocations (default: 60; batch-transform 600)."),
+    model_data: Optional[str] = typer.Option(None, "--model-data", metavar="DIR|model.tar.gz", help="Serving: the model, put under /opt/ml/model (a tar.gz is unpacked)."),
+    payload: Optional[str] = typer.Option(None, "--payload", metavar="FILE", help="Serving: the body POSTed to /invocations (at most 6 MB)."),
+    content_type: Optional[str] = typer.Option(None, "--content-type", metavar="TYPE", help="Serving: the payload's Content-Type (default: from its file name)."),
+    accept: Optional[str] = typer.Option(None, "--accept", metavar="TYPE", help="Serving: the Accept header of /invocations."),
+    hyperparameters: Optional[str] = typer.Option(None, "--hyperparameters", metavar="FILE", help="Training: a JSON object of strings, written to hyperparameters.json."),
+    channel: List[str] = typer.Option([], "--channel", metavar="NAME=DIR", help="Training: a folder as the channel /opt/ml/input/data/NAME (repeatable)."),
+    model_output: Optional[str] = typer.Option(None, "--model-output", metavar="DIR", help="Training: collect /opt/ml/model and /opt/ml/output into DIR/model and DIR/output."),
     stop_after: float = typer.Option(2.0, "--stop-after", metavar="SECONDS", help="Seconds of running before the stop signal."),
     ready_log: Optional[str] = typer.Option(None, "--ready-log", metavar="REGEX", help="Send the stop signal once a log line matches this regex."),
     ready_timeout: float = typer.Option(120.0, "--ready-timeout", metavar="SECONDS", help="Longest wait for --ready-log."),
@@ -230,7 +240,7 @@ def run(
 
     def work() -> int:
         from sm_lint.harness.jobspec import Overrides, parse_input_flag, parse_output_flag
-        from sm_lint.run_command import RunOptions, expand_scenarios, run_harness
+        from sm_lint.run_command import RunOptions, run_harness
 
         if cleanup:
             return _cleanup(docker_host, force, format.value)
@@ -251,12 +261,15 @@ def run(
             instance_count=instance_count, instance_type=instance_type, max_runtime=max_runtime,
             network_isolation=network_isolation, job_name=job_name)
         options = RunOptions(
-            job_file=job, overrides=overrides, scenarios=expand_scenarios(scenario), docker_host=docker_host,
+            job_file=job, overrides=overrides, scenarios=tuple(scenario) or ("completion",), docker_host=docker_host,
             pull=pull, stop_signal=stop_signal, grace=grace, stop_after=stop_after, ready_log=ready_log,
             ready_timeout=ready_timeout, expect_gpus=expect_gpus, require_gpu=require_gpu, gpus=gpus,
             cpus=cpus, memory=memory, pids_limit=pids_limit, allow_local_paths=tuple(allow_local_path),
             config_file=config_file, ignore=tuple(r.upper() for r in ignore),
-            fail_on=fail_on.value if fail_on else None)
+            fail_on=fail_on.value if fail_on else None, profile=profile.value if profile else None,
+            startup_timeout=startup_timeout, invocations_timeout=invocations_timeout, model_data=model_data,
+            payload=payload, content_type=content_type, accept=accept, hyperparameters=hyperparameters,
+            channels=tuple(channel), model_output=model_output)
         catalogue = Catalogue.load()
         from sm_lint.progress import Progress
 
@@ -265,7 +278,7 @@ def run(
         titles = {rule.id: rule.title for rule in catalogue}
         emit(format.value, result.findings, "run", (image,), result.fail_on, titles, report_file, result.facts,
              reports=reports, rules=result.rules, skipped=result.skipped,
-             target_layers=((image, "runtime"),))
+             target_layers=((image, "runtime"),), profile=result.profile)
         return EXIT_FINDINGS if result.failed else EXIT_OK
 
     raise typer.Exit(guarded(work))
@@ -343,7 +356,7 @@ def _cleanup(docker_host: Optional[str], force: bool, fmt: str) -> int:
         if item.alive:
             typer.echo(f"kept {line(item)}")
     counts = lambda items: ", ".join(f"{sum(i.kind == kind for i in items)} {kind}s"  # noqa: E731
-                                     for kind in ("container", "network"))
+                                     for kind in ("container", "network", "image"))
     summary = f"removed {len(done.removed)} left over ({counts(done.removed)})"
     if would_go:
         summary += f"; {len(would_go)} kept that --force would remove (other machines' runs: they may still be going)"

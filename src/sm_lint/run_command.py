@@ -1,5 +1,5 @@
-"""`sm-lint run IMAGE`: run the image the way SageMaker Processing does and report what the
-service would see. Validates the request first (SM300: an invalid request never runs, as the
+"""`sm-lint run IMAGE`: run the image the way SageMaker Processing does (or, with `--profile`,
+Training, real-time inference or Batch Transform) and report what the service would see. Validates the request first (SM300: an invalid request never runs, as the
 service would refuse it), then runs the chosen scenarios, each in containers that are removed at
 the end (harness/lifecycle.py), also on Ctrl-C, SIGTERM and errors.
 """
@@ -10,7 +10,7 @@ import datetime
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Pattern, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Pattern, Tuple
 
 from sm_lint import config
 from sm_lint.catalogue import Catalogue
@@ -19,7 +19,10 @@ from sm_lint.findings import Finding, Hit
 from sm_lint.harness.jobspec import Overrides
 from sm_lint.progress import Progress
 
-SCENARIOS = ("completion", "stop", "gpu", "all")
+SCENARIOS = ("completion", "serve", "stop", "gpu", "all")
+# The scenarios of `all`, and the default, per kind of profile. A serving container never ends by
+# itself: its "run to the end" is the serve scenario, so `completion` (gate's default) means `serve`.
+ALL_SCENARIOS = {False: ("completion", "stop", "gpu"), True: ("serve", "stop", "gpu")}
 # Every harness container's limits unless --memory / --pids-limit say otherwise: a fork bomb or a
 # runaway allocation under test is the container's problem, not the (CI) host's.
 DEFAULT_MEMORY = "4g"
@@ -34,8 +37,8 @@ class RunOptions(NamedTuple):
     scenarios: Tuple[str, ...] = ("completion",)
     docker_host: Optional[str] = None
     pull: bool = False
-    stop_signal: str = "SIGINT"
-    grace: float = 10.0
+    stop_signal: Optional[str] = None  # None: the profile's (SIGINT for Processing, else SIGTERM)
+    grace: Optional[float] = None  # None: the profile's (30 s serving, 120 s training; 10 s Processing)
     stop_after: float = 2.0
     ready_log: Optional[str] = None
     ready_timeout: float = 120.0
@@ -49,6 +52,20 @@ class RunOptions(NamedTuple):
     config_file: Optional[Path] = None
     ignore: Tuple[str, ...] = ()
     fail_on: Optional[str] = None
+    profile: Optional[str] = None  # None: the config's, else processing
+    startup_timeout: Optional[float] = None  # serving: None is the profile's default (240 s)
+    invocations_timeout: Optional[float] = None  # serving: None is the profile's (60 s, 600 s batch)
+    model_data: Optional[str] = None  # serving: a folder or model.tar.gz for /opt/ml/model
+    payload: Optional[str] = None  # serving: the file POSTed to /invocations
+    content_type: Optional[str] = None
+    accept: Optional[str] = None
+    hyperparameters: Optional[str] = None  # training: a JSON file of string values
+    channels: Tuple[str, ...] = ()  # training: NAME=DIR
+    model_output: Optional[str] = None  # training: where /opt/ml/model and /opt/ml/output come back
+
+
+# Processing documents no grace period; the harness's default then.
+PROCESSING_GRACE = 10.0
 
 
 class RunResult(NamedTuple):
@@ -58,25 +75,183 @@ class RunResult(NamedTuple):
     facts: Tuple[Tuple[str, str], ...]
     skipped: Tuple[Tuple[str, str], ...]  # (scenario, reason)
     rules: Tuple[str, ...]  # runtime rules that ran
+    profile: str = "processing"
 
 
-_doing = {"completion": "running", "stop": "starting and stopping", "gpu": "nvidia-smi in"}
-# The rules each scenario decides; a skipped scenario skips these.
+class ProfileRun(NamedTuple):
+    """The profile's numbers for this run, every flag resolved and checked."""
+
+    profile: Any  # profiles.Profile
+    stop_signal: str
+    grace: float
+    extra: Any  # plan.ProfileInputs
+    serve: Any  # serving.ServeSettings without the port (known once the image's labels are read), or None
+
+
+def _number_in(flag: str, value: float, bounds: Any, what: str) -> float:
+    low, high = bounds
+    if not low <= value <= high:
+        raise UsageError(f"{flag} {value:g}: {what} allows {low} to {high} seconds")
+    return value
+
+
+def profile_run(options: RunOptions, profile_name: str) -> ProfileRun:
+    """The profile's flags checked against it, before any container starts: each problem one line
+    (exit 2). Flags of another profile are refused rather than ignored."""
+    import json
+    import mimetypes
+
+    from sm_lint import profiles
+    from sm_lint.harness.plan import ProfileInputs
+    from sm_lint.harness.procstatus import signal_number
+
+    profile = profiles.get(profile_name)
+    given = {"--model-data": options.model_data, "--payload": options.payload, "--content-type": options.content_type,
+             "--accept": options.accept, "--startup-timeout": options.startup_timeout,
+             "--invocations-timeout": options.invocations_timeout, "--hyperparameters": options.hyperparameters,
+             "--channel": options.channels or None, "--model-output": options.model_output}
+    belongs = {"--hyperparameters": "training", "--channel": "training", "--model-output": "training"}
+    for flag, value in given.items():
+        wanted = belongs.get(flag, "inference or batch-transform")
+        if value is not None and ((flag in belongs) != (profile_name == "training") or
+                                  (flag not in belongs and not profile.serves)):
+            raise UsageError(f"{flag} goes with --profile {wanted}, not {profile_name}")
+    if profile.serves and (options.overrides.entrypoint is not None or options.overrides.arguments is not None):
+        raise UsageError(f"--entrypoint/--arg: SageMaker hosting runs `{profile.command}` and takes no "
+                         f"ContainerEntrypoint or ContainerArguments under --profile {profile_name}")
+    if options.job_file and profile_name != "processing":
+        raise UsageError(f"--job takes a CreateProcessingJob request: not under --profile {profile_name}")
+    stop_signal = options.stop_signal or profile.stop_signal
+    try:
+        signal_number(stop_signal)
+    except ValueError as error:
+        raise UsageError(f"--stop-signal: {error}") from None
+    grace = options.grace if options.grace is not None else float(profile.grace_seconds or PROCESSING_GRACE)
+    extra = ProfileInputs()
+    serve = None
+    if profile_name == "training":
+        extra = ProfileInputs(hyperparameters=_hyperparameters(options.hyperparameters, json),
+                              channels=tuple(_channel(text) for text in options.channels),
+                              model_output=options.model_output)
+        if options.model_output:
+            _writable(options.model_output, "--model-output")
+    elif profile.serves:
+        from sm_lint.harness.serving import ServeSettings
+
+        startup = options.startup_timeout
+        startup = float(profile.get("startup_timeout_seconds")) if startup is None else _number_in(
+            "--startup-timeout", startup, profile.get("startup_timeout_range"), "ContainerStartupHealthCheckTimeoutInSeconds")
+        invocations = options.invocations_timeout
+        invocations = float(profile.get("invocations_timeout_seconds")) if invocations is None else _number_in(
+            "--invocations-timeout", invocations, profile.get("invocations_timeout_range"),
+            f"{profile.title}'s invocation limit")
+        if options.model_data:
+            _model_data(options.model_data)
+        body = None
+        content_type = options.content_type
+        if options.payload:
+            body = _payload(options.payload, int(profile.get("max_payload_bytes")))
+            content_type = content_type or mimetypes.guess_type(options.payload)[0] or "application/octet-stream"
+        extra = ProfileInputs(model_data=options.model_data)
+        serve = ServeSettings(profile, int(profile.get("port")), startup, invocations, body, content_type,
+                              options.accept, os.path.basename(options.payload or ""))
+    return ProfileRun(profile, stop_signal, grace, extra, serve)
+
+
+def _hyperparameters(path: Optional[str], json: Any) -> Dict[str, str]:
+    """`--hyperparameters FILE`: a JSON object of strings, as CreateTrainingJob takes them."""
+    if path is None:
+        return {}
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"--hyperparameters {path}: cannot read it: {error.strerror or error}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f"--hyperparameters {path}: not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"--hyperparameters {path}: expected a JSON object of name: \"value\" pairs")
+    for key, value in document.items():
+        if not isinstance(value, str):
+            raise UsageError(f"--hyperparameters {path}: {key!r} is {json.dumps(value)}; CreateTrainingJob takes "
+                             f"strings only (write \"{value}\", as the SageMaker SDK does)")
+    return dict(document)
+
+
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9\.\-_]+")  # ChannelName in the service model
+
+
+def _channel(text: str) -> Tuple[str, str]:
+    name, sep, folder = text.partition("=")
+    if not sep or not _CHANNEL_NAME.fullmatch(name) or not folder:
+        raise UsageError(f"--channel {text!r}: expected NAME=DIR (NAME: letters, digits, . - _)")
+    if not Path(folder).is_dir():
+        raise UsageError(f"--channel {text!r}: {folder} is not a folder")
+    return name, folder
+
+
+def _model_data(path: str) -> None:
+    import tarfile
+
+    if Path(path).is_dir():
+        return
+    if not Path(path).is_file():
+        raise UsageError(f"--model-data {path}: not a folder or a model.tar.gz")
+    try:
+        with tarfile.open(path, mode="r:*"):
+            pass
+    except (OSError, tarfile.TarError) as error:
+        raise UsageError(f"--model-data {path}: not a readable tar archive (model.tar.gz): {error}") from None
+
+
+def _payload(path: str, limit: int) -> bytes:
+    try:
+        size = os.stat(path).st_size
+        if not Path(path).is_file():
+            raise UsageError(f"--payload {path}: not a file")
+        if size > limit:
+            raise UsageError(f"--payload {path}: {size} bytes, more than the {limit} bytes ({limit / (1 << 20):g} MB) "
+                             "that InvokeEndpoint accepts")
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise UsageError(f"--payload {path}: cannot read it: {error.strerror or error}") from None
+
+
+def _writable(folder: str, flag: str) -> None:
+    import tempfile
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {folder}: cannot write there: {error.strerror or error}") from None
+
+
+_doing = {"completion": "running", "serve": "serving", "stop": "starting and stopping", "gpu": "nvidia-smi in"}
+# The rules each scenario decides; a skipped scenario skips these (and a rule whose page does not
+# list the profile is skipped under it).
 SCENARIO_RULES = {
-    "completion": ("SM301", "SM302", "SM303"),
+    "completion": ("SM301", "SM302", "SM303", "SM341"),
+    "serve": ("SM330", "SM331", "SM332"),
     "stop": ("SM310", "SM311", "SM312"),
     "gpu": ("SM320", "SM321"),
 }
 
 
-def expand_scenarios(names: List[str]) -> Tuple[str, ...]:
+def expand_scenarios(names: List[str], serves: bool = False) -> Tuple[str, ...]:
+    """The scenario names in order, `all` expanded; for a serving profile (`serves`), `completion`
+    is `serve`, and `serve` is refused for the others."""
     chosen: List[str] = []
     for name in names or ["completion"]:
         for part in name.split(","):
             part = part.strip().lower()
             if part not in SCENARIOS:
                 raise UsageError(f"--scenario {part!r}: expected one of {', '.join(SCENARIOS)}")
-            for item in (SCENARIOS[:3] if part == "all" else (part,)):
+            if part == "serve" and not serves:
+                raise UsageError("--scenario serve: only a serving container (--profile inference or batch-transform) "
+                                 "is served; use completion, stop, gpu or all")
+            for item in (ALL_SCENARIOS[serves] if part == "all" else (part,)):
+                item = "serve" if serves and item == "completion" else item
                 if item not in chosen:
                     chosen.append(item)
     return tuple(chosen)
@@ -111,6 +286,8 @@ def check_options(options: RunOptions) -> None:
     parse_memory(options.memory)
     for name, value in (("--grace", options.grace), ("--stop-after", options.stop_after),
                         ("--ready-timeout", options.ready_timeout)):
+        if value is None:
+            continue
         if not value >= 0 or value == float("inf"):
             raise UsageError(f"{name} {value:g}: expected a number of seconds, 0 or more")
     if options.cpus is not None and not options.cpus > 0:
@@ -196,16 +373,15 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
     today = datetime.date.today()
     check_options(options)
     ready_log = compile_ready_log(options.ready_log)
-    from sm_lint.harness.procstatus import signal_number
-
-    try:
-        signal_number(options.stop_signal)
-    except ValueError as error:
-        raise UsageError(f"--stop-signal: {error}") from None
+    profile_name = options.profile or getattr(settings, "profile", None) or "processing"
+    chosen = profile_run(options, profile_name)
+    options = options._replace(scenarios=expand_scenarios(list(options.scenarios), chosen.profile.serves),
+                               stop_signal=chosen.stop_signal, grace=chosen.grace)
 
     request = load_request(options.job_file, dataclasses.replace(options.overrides, image=image))
     confine_local_paths(request, options)
-    facts: List[Tuple[str, str]] = [("image", image), ("scenarios", ", ".join(options.scenarios))]
+    facts: List[Tuple[str, str]] = [("image", image), ("profile", f"{profile_name}: {chosen.profile.command}"),
+                                    ("scenarios", ", ".join(options.scenarios))]
     facts += [("note", note) for note in validation_notes()]
     request_where = options.job_file or "request"
     request_hits = [("SM300", hit) for hit in validate(request)]
@@ -217,25 +393,29 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
         for scenario in options.scenarios:
             skipped += [(rule, f"{scenario}: not run, the request is invalid (SM300)") for rule in SCENARIO_RULES[scenario]]
         return RunResult(findings, failed(findings, settings.fail_on), settings.fail_on, tuple(facts),
-                         tuple(skipped), tuple(rules))
+                         tuple(skipped), tuple(rules), profile_name)
 
     from sm_lint.harness.plan import make_plan
 
     prepare_outputs(request, options)
-    plan = make_plan(request, image)
-    outcomes = _run_scenarios(plan, options, ready_log, progress or Progress(quiet=True))
+    plan = make_plan(request, image, profile_name, chosen.extra)
+    outcomes = _run_scenarios(plan, options, ready_log, progress or Progress(quiet=True), chosen)
     hits: List[Tuple[str, Hit]] = []
+    applies = {rule.id: rule.applies(profile_name) for rule in catalogue}
     for outcome in outcomes:
         facts += outcome.facts
+        decided = [rule for rule in SCENARIO_RULES[outcome.scenario] if applies.get(rule, True)]
+        skipped += [(rule, f"{outcome.scenario}: the rule does not apply under --profile {profile_name}")
+                    for rule in SCENARIO_RULES[outcome.scenario] if rule not in decided]
         if outcome.skipped:
             facts.append((f"{outcome.scenario} scenario", f"skipped: {outcome.skipped}"))
-            skipped += [(rule, f"{outcome.scenario}: {outcome.skipped}") for rule in SCENARIO_RULES[outcome.scenario]]
+            skipped += [(rule, f"{outcome.scenario}: {outcome.skipped}") for rule in decided]
         else:
-            rules += SCENARIO_RULES[outcome.scenario]
-            hits += outcome.hits
+            rules += decided
+            hits += [(rule, hit) for rule, hit in outcome.hits if rule in decided]
     findings += stamp(hits, image, settings, catalogue, today)
     return RunResult(findings, failed(findings, settings.fail_on), settings.fail_on, tuple(facts),
-                     tuple(skipped), tuple(r for r in rules if r not in settings.ignored(today)))
+                     tuple(skipped), tuple(r for r in rules if r not in settings.ignored(today)), profile_name)
 
 
 def _runtime_words(plan) -> str:  # type: ignore[no-untyped-def]
@@ -248,8 +428,8 @@ def _runtime_words(plan) -> str:  # type: ignore[no-untyped-def]
             "StoppingCondition sets a shorter bound")
 
 
-def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  # type: ignore[no-untyped-def]
-    from sm_lint.harness import completion, gpu, stop
+def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress, chosen: ProfileRun):  # type: ignore[no-untyped-def]
+    from sm_lint.harness import completion, gpu, serving, stop
     from sm_lint.harness.gpus import gpu_count
     from sm_lint.harness.job import Limits
     from sm_lint.harness.lifecycle import Session
@@ -258,7 +438,10 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  #
 
     client = connect(options.docker_host)
     try:
-        find_image(client, plan.image, pull=options.pull)
+        found = find_image(client, plan.image, pull=options.pull)
+        serve = chosen.serve
+        if serve is not None:
+            plan, serve = _bind_to_port(plan, serve, found.labels or {}, chosen.profile)
         limits = Limits(options.cpus, parse_memory(options.memory),
                         DEFAULT_PIDS_LIMIT if options.pids_limit is None else options.pids_limit or None)
         expected = options.expect_gpus if options.expect_gpus is not None else gpu_count(plan.instance_type)
@@ -270,7 +453,9 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  #
             for scenario in options.scenarios:
                 progress.step(f"{scenario} scenario: {_doing[scenario]} {plan.image}"
                               + (f"; {_runtime_words(plan)}" if scenario == "completion" else ""))
-                if scenario == "completion":
+                if scenario == "serve":
+                    outcomes.append(serving.run(session, plan, limits, gpus, serve))
+                elif scenario == "completion":
                     outcomes.append(completion.run(session, plan, limits, gpus, options.stop_signal, options.grace,
                                                    progress.note))
                 elif scenario == "stop":
@@ -285,3 +470,14 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress):  #
         return outcomes
     finally:
         client.close()
+
+
+def _bind_to_port(plan, serve, labels: Mapping[str, str], profile) -> Tuple[Any, Any]:  # type: ignore[no-untyped-def]
+    """An image labelled accept-bind-to-port=true gets SAGEMAKER_BIND_TO_PORT and
+    SAGEMAKER_SAFE_PORT_RANGE, as in an inference pipeline, and is probed on that port."""
+    if str(labels.get(profile.get("bind_to_port_label"), "")).lower() != "true":
+        return plan, serve
+    port = int(profile.get("bind_to_port_run"))
+    environment = dict(plan.environment, SAGEMAKER_BIND_TO_PORT=str(port),
+                       SAGEMAKER_SAFE_PORT_RANGE=profile.get("safe_port_range_run"))
+    return plan._replace(environment=environment), serve._replace(port=port)

@@ -2,6 +2,10 @@
 SageMaker does. Completed iff every container exits 0 (otherwise Failed, "AlgorithmError: See job
 logs for more information"); the first 1 KB of /opt/ml/output/message becomes ExitMessage, and a
 message that is not UTF-8 fails the job with a ClientError. Outputs are collected afterwards.
+
+Under the training profile the job is a training job: the first 1,024 characters of
+/opt/ml/output/failure become its FailureReason (SM301 carries them), there is no exit message, and
+a job that exits 0 with nothing in /opt/ml/model uploads an empty model.tar.gz (SM341).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sm_lint.harness.job import Job, Limits
 from sm_lint.harness.lifecycle import Session
 from sm_lint.harness.outcome import Outcome, Timeline, exit_words, log_evidence
 from sm_lint.harness.plan import JobPlan
+from sm_lint.profiles import get as get_profile
 
 MESSAGE_LIMIT = 1024
 LOG_LINES = 20
@@ -52,7 +57,14 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
                                           "job finish sooner", evidence=log_evidence(host, job.log_tail(host, LOG_LINES)))))
     for host, ended in sorted(job.exits.items()):
         timeline.add(f"{host} {exit_words(ended.code, ended.oom_killed)}", job.started_at + ended.seconds)
-    messages = {host: job.exit_message(host) for host in job.containers}
+    training = plan.profile == "training"
+    contract = get_profile(plan.profile)
+    failures: dict = {}
+    if training:  # training has no exit message; its failure file is the FailureReason
+        messages: dict = {}
+        failures = {host: job.read_file(host, contract.get("failure_file")) for host in job.containers}
+    else:
+        messages = {host: job.exit_message(host) for host in job.containers}
     for host in sorted(job.exits):
         ended = job.exits[host]
         message = _message_text(messages.get(host))
@@ -60,22 +72,42 @@ def run(session: Session, plan: JobPlan, limits: Limits, gpus: bool, stop_signal
             evidence = list(log_evidence(host, job.log_tail(host, LOG_LINES)))
             if message:
                 evidence.append(f"ExitMessage: {message[:MESSAGE_LIMIT].strip()}")
+            reason = _failure_reason(failures.get(host), contract.get("failure_reason_chars", MESSAGE_LIMIT))
+            if training:
+                evidence.insert(0, f"FailureReason: {reason}" if reason else
+                                f"FailureReason: none written ({contract.get('failure_file')} is missing or empty)")
+            said = (f"Failed (AlgorithmError: {reason})" if reason else "Failed (AlgorithmError: See job logs for more information)")
+            where = contract.get("failure_file") if training else "/opt/ml/output/message"
             hits.append(("SM301", Hit(0, f"{host} {exit_words(ended.code, ended.oom_killed)}: the job would be "
-                                         "Failed (AlgorithmError: See job logs for more information)",
-                                      fix="exit 0 when the work is done; write the reason of a failure to "
-                                          "/opt/ml/output/message", evidence=tuple(evidence))))
+                                         f"{said}",
+                                      fix=f"exit 0 when the work is done; write the reason of a failure to {where}",
+                                      evidence=tuple(evidence))))
     for host, raw in sorted(messages.items()):
         if raw is not None and _message_text(raw) is None:
             hits.append(("SM302", _bad_message(host, raw)))
-    completed = not hits
+    model_dir = contract.get("model_dir")
+    if training and job.exits and all(ended.code == 0 for ended in job.exits.values()) and not late:
+        empty = [host for host in sorted(job.containers) if job.count_files(host, model_dir) == 0]
+        if len(empty) == len(job.containers):
+            hits.append(("SM341", Hit(0, f"the job exited 0 but wrote nothing to {model_dir}: SageMaker would upload an "
+                                         "empty model.tar.gz and report the job Completed",
+                                      fix=f"save the trained model under {model_dir} (SM_MODEL_DIR) before exiting",
+                                      evidence=log_evidence(empty[0], job.log_tail(empty[0], 10)))))
+    completed = not [hit for rule, hit in hits if rule != "SM341"]
     verdict = "Completed" if completed else ("Failed (ClientError: the exit message is not UTF-8)"
                                               if all(rule == "SM302" for rule, _ in hits) else
                                               "Failed (AlgorithmError: See job logs for more information)")
+    reasons = [_failure_reason(raw, contract.get("failure_reason_chars")) for _, raw in sorted(failures.items()) if raw]
+    if not completed and reasons:
+        verdict = f"Failed (AlgorithmError: {reasons[0]})"
     facts.append(("job", verdict))
     for host, raw in sorted(messages.items()):
         text = _message_text(raw)
         if text:
             facts.append((f"ExitMessage {host}", text[:MESSAGE_LIMIT].strip()))
+    for host, raw in sorted(failures.items()):
+        if raw:
+            facts.append((f"FailureReason {host}", _failure_reason(raw, contract.get("failure_reason_chars"))))
     for host in sorted(job.exits):
         facts.append((f"log {host}", " | ".join(job.log_tail(host, LOG_FACT_LINES)) or "(empty)"))
     for name, host, written, refused in job.collect_outputs():
@@ -103,6 +135,13 @@ def _wait_noting(job: Job, limit: float, note: Callable[[str], None]) -> bool:
         note(f"{', '.join(job.running())} still running after {elapsed:.0f} s; stopped at MaxRuntimeInSeconds="
              f"{limit:g} s at the latest (--max-runtime S to shorten)")
         interval = min(interval * 2, 600.0)
+
+
+def _failure_reason(raw: Optional[bytes], chars: int) -> str:
+    """The first `chars` characters of a training failure file, as DescribeTrainingJob shows them."""
+    if not raw:
+        return ""
+    return raw.decode("utf-8", "replace")[:chars].strip()
 
 
 def _message_text(raw: Optional[bytes]) -> Optional[str]:

@@ -44,8 +44,10 @@ class Exit(NamedTuple):
 
 class Job:
     def __init__(self, session: Session, plan: JobPlan, scenario: str, limits: Limits = Limits(),
-                 gpus: bool = False, gpu_fallback: bool = True) -> None:
+                 gpus: bool = False, gpu_fallback: bool = True, networked: bool = False) -> None:
         self.session = session
+        # A private network even for one host: a serving container is reached over it (probe.py).
+        self.networked = networked
         self.gpu_fallback = gpu_fallback
         self.plan = plan
         self.scenario = scenario
@@ -65,7 +67,7 @@ class Job:
         import docker.errors
 
         network, addresses = None, {}
-        if len(self.plan.hosts) > 1:
+        if len(self.plan.hosts) > 1 or self.networked:
             if self.network is None:  # kept when the containers are made again (without GPUs)
                 self.network = self.session.create_network(f"{self.scenario}-net", internal=self.plan.network_isolation)
             network = self.network
@@ -152,6 +154,9 @@ class Job:
             if item.local_dir is None:
                 builder.directory(item.container_path)
                 continue
+            if not Path(item.local_dir).is_dir():  # a model.tar.gz: unpacked as the platform does
+                builder.tarball(item.local_dir, item.container_path)
+                continue
             only = None
             if item.sharded and len(self.plan.hosts) > 1:
                 only = share(payload.list_files(Path(item.local_dir)), host, self.plan.hosts)
@@ -226,6 +231,35 @@ class Job:
         except docker.errors.NotFound:
             return None
         return payload.read_single_file(chunks)
+
+    def read_file(self, host: str, path: str, limit: int = payload.MESSAGE_READ_LIMIT) -> Optional[bytes]:
+        """The first `limit` bytes of a file in a host's container, or None when there is none."""
+        import docker.errors
+
+        try:
+            chunks, _ = self.containers[host].get_archive(path)
+        except docker.errors.NotFound:
+            return None
+        return payload.read_single_file(chunks, limit)
+
+    def count_files(self, host: str, path: str) -> int:
+        """How many files (and links) are under `path` in a host's container (0 when it is gone)."""
+        import docker.errors
+
+        try:
+            chunks, _ = self.containers[host].get_archive(path)
+        except docker.errors.NotFound:
+            return 0
+        return payload.count_files(chunks)
+
+    def address(self, host: str) -> Optional[str]:
+        """The host's IPv4 address on the job's private network (None without one)."""
+        if self.network is None:
+            return None
+        container = self.containers[host]
+        container.reload()
+        networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return (networks.get(self.network.name) or {}).get("IPAddress") or None
 
     def collect_outputs(self) -> List[Tuple[str, str, int, List[str]]]:
         """Copy each output folder of each host into its local folder (all hosts into the same

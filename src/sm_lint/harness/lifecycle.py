@@ -9,6 +9,8 @@ made on this host by a process that no longer runs, or (another machine's, on a 
 every container of its run stopped for STALE_AFTER seconds. Anything else of another machine only
 with `--force`; a run whose process runs on this host never.
 Containers are removed with their anonymous volumes (`v=True`): the image's VOLUME folders.
+The serving probe's image (harness/probe.py, made with `docker import`) carries the same labels and
+is removed last, after the containers made from it.
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class Session:
         self.labels = {RUN_LABEL: self.run_id, PID_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname()}
         self.containers: List[Container] = []
         self.networks: List[Network] = []
+        self.images: List[str] = []  # ids of images this run imported
         self._previous: Dict[int, Any] = {}
 
     def __enter__(self) -> "Session":
@@ -101,6 +104,20 @@ class Session:
         self.containers.append(container)
         return container
 
+    def import_image(self, rootfs_tar: bytes, repository: str, changes: List[str]) -> str:
+        """An image made from `rootfs_tar` by `docker import` (no registry, no build), labelled as
+        everything of this run, tagged REPOSITORY:<run id>; returns its id."""
+        import json
+
+        labels = [f"LABEL {key}={json.dumps(value)}" for key, value in self.labels.items()]
+        answer = _engine_call(lambda: self.client.api.import_image_from_data(
+            rootfs_tar, repository=repository, tag=self.run_id, changes=labels + changes), self.client, "import an image")
+        image_id = str(json.loads(answer.strip().splitlines()[-1]).get("status", "")) if isinstance(answer, str) else ""
+        if not image_id.startswith("sha256:"):
+            raise EnvironmentFailure(f"the engine at {host_of(self.client)} did not import the image: {answer!r:.200}")
+        self.images.append(image_id)
+        return image_id
+
     def remove_container(self, container: Container) -> None:
         _remove(lambda: container.remove(force=True, v=True))
         if container in self.containers:
@@ -112,6 +129,9 @@ class Session:
         for network in self.networks:
             _remove(network.remove)
         self.networks.clear()
+        for image_id in self.images:
+            _remove(lambda: self.client.images.remove(image_id, force=True))
+        self.images.clear()
 
 
 # A container of another machine (whose sm-lint process cannot be checked from here) counts as dead
@@ -123,7 +143,7 @@ STALE_AFTER = 600.0
 class Leftover(NamedTuple):
     """A container or network that `sm-lint run --cleanup` found, and what it decided."""
 
-    kind: str  # "container" | "network"
+    kind: str  # "container" | "network" | "image"
     id: str
     name: str
     image: str  # "" for networks
@@ -160,6 +180,8 @@ def remove_leftovers(client: DockerClient, force: bool = False, now: Optional[fl
             continue
         if item.kind == "container":
             _remove(lambda: client.api.remove_container(item.id, force=True, v=True))
+        elif item.kind == "image":
+            _remove(lambda: client.api.remove_image(item.id, force=True))
         else:
             _remove(lambda: client.api.remove_network(item.id))
         removed.append(item)
@@ -194,6 +216,12 @@ def find_leftovers(client: DockerClient, now: Optional[float] = None) -> List[Le
         alive, dead, reason = _judge(labels, by_run.get(run, []), now, network.get("Created", ""))
         found.append(Leftover("network", network["Id"], network.get("Name", ""), "", run, labels.get(HOST_LABEL, ""),
                               labels.get(PID_LABEL, ""), "", dead, alive, reason))
+    for image in client.api.images(filters=label):  # the serving probe's (probe.py)
+        labels = image.get("Labels") or {}
+        run = labels.get(RUN_LABEL, "")
+        alive, dead, reason = _judge(labels, by_run.get(run, []), now, "")
+        found.append(Leftover("image", image["Id"], ", ".join(image.get("RepoTags") or []), "", run,
+                              labels.get(HOST_LABEL, ""), labels.get(PID_LABEL, ""), "", dead, alive, reason))
     return found
 
 

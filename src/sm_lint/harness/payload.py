@@ -77,6 +77,36 @@ class ArchiveBuilder:
             added += 1
         return added
 
+    def tarball(self, archive_path: str, container_path: str) -> int:
+        """The members of a (gzipped) tar, such as model.tar.gz, unpacked under `container_path` as
+        the platform unpacks a model: names that would lead out of the folder (absolute, `..`) are
+        a usage error, as is anything but files, folders and links. Returns the files added."""
+        self.directory(container_path)
+        added = 0
+        try:
+            with tarfile.open(archive_path, mode="r:*") as source:
+                for member in source:
+                    relative = posixpath.normpath(member.name.lstrip("./") or ".")
+                    if posixpath.isabs(member.name) or relative == ".." or relative.startswith("../"):
+                        raise UsageError(f"{archive_path}: {member.name!r} leads out of the model folder")
+                    if relative == ".":
+                        continue
+                    target = posixpath.join(container_path.rstrip("/"), relative)
+                    self.directory(posixpath.dirname(target))
+                    if member.isdir():
+                        self.directory(target, member.mode & 0o7777 or 0o755)
+                        continue
+                    if not (member.isreg() or member.issym()):
+                        continue  # devices, fifos: a model holds none of these
+                    info = tarfile.TarInfo(target.lstrip("/"))
+                    info.type, info.mode, info.mtime = member.type, member.mode, member.mtime
+                    info.size, info.linkname = (member.size if member.isreg() else 0), member.linkname
+                    self.tar.addfile(info, source.extractfile(member) if member.isreg() else None)
+                    added += 1
+        except (OSError, tarfile.TarError, EOFError) as error:
+            raise UsageError(f"{archive_path}: not a readable model.tar.gz: {error}") from None
+        return added
+
     def finish(self) -> IO[bytes]:
         self.tar.close()
         self.file.seek(0)
@@ -169,6 +199,12 @@ def read_single_file(chunks: Iterable[bytes], limit: int = MESSAGE_READ_LIMIT) -
                 handle = tar.extractfile(member)
                 return handle.read(limit) if handle is not None else b""
     return None
+
+
+def count_files(chunks: Iterable[bytes]) -> int:
+    """The files and links in a `get_archive` stream (its folders not counted)."""
+    with tarfile.open(fileobj=io.BufferedReader(ChunkReader(chunks), 1 << 20), mode="r|") as tar:
+        return sum(1 for member in tar if member.isreg() or member.issym())
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -7,6 +7,12 @@ codes, /opt/ml/output/message), "How Amazon SageMaker Processing Configures Inpu
 Your Processing Container" (LocalPath, output folders made before the entrypoint starts), "Save and
 Access Metadata Information About Your Processing Job" (/opt/ml/config/processingjobconfig.json,
 /opt/ml/config/resourceconfig.json).
+
+Under another profile (`--profile`, data/profiles.toml) the same plan holds that contract's set-up:
+training gets `train` as its argument, /opt/ml/input/config/{hyperparameters,inputdataconfig,
+resourceconfig}.json, its channels under /opt/ml/input/data/<channel> and /opt/ml/model to fill;
+inference and batch transform get `serve`, the model under /opt/ml/model and, for batch, the
+SAGEMAKER_BATCH environment ("Use Your Own Training Algorithms", "Use Your Own Inference Code").
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from sm_lint import profiles
 from sm_lint.harness.jobspec import local_dir_of
 
 CONFIG_DIR = "/opt/ml/config"
@@ -36,6 +43,15 @@ class OutputData(NamedTuple):
     local_dir: Optional[str]  # None: an S3 destination, not collected
 
 
+class ProfileInputs(NamedTuple):
+    """What the non-Processing profiles take besides the request (their `sm-lint run` flags)."""
+
+    model_data: Optional[str] = None  # a folder or a model.tar.gz for /opt/ml/model (serving)
+    hyperparameters: Mapping[str, str] = {}  # training's hyperparameters.json
+    channels: Tuple[Tuple[str, str], ...] = ()  # training: (channel name, local folder)
+    model_output: Optional[str] = None  # training: where /opt/ml/model and /opt/ml/output come back
+
+
 class JobPlan(NamedTuple):
     request: Dict[str, Any]  # the merged, validated CreateProcessingJob request
     image: str
@@ -48,16 +64,55 @@ class JobPlan(NamedTuple):
     max_runtime: int
     network_isolation: bool
     instance_type: str
+    profile: str = profiles.DEFAULT
+    hyperparameters: Mapping[str, str] = {}
 
     def host_files(self, host: str) -> Dict[str, bytes]:
         """The config files of one host, by absolute container path."""
+        contract = profiles.get(self.profile)
+        if contract.serves:
+            return {}
+        if self.profile == "training":
+            folder = contract.get("config_dir")
+            return {
+                f"{folder}/hyperparameters.json": _json(dict(self.hyperparameters)),
+                f"{folder}/inputdataconfig.json": _json({item.name: dict(contract.get("channel_config"))
+                                                          for item in self.inputs}),
+                f"{folder}/resourceconfig.json": _json(training_resource_config(host, self.hosts, self.instance_type)),
+            }
         return {
             f"{CONFIG_DIR}/processingjobconfig.json": _json(processing_job_config(self.request)),
             f"{CONFIG_DIR}/resourceconfig.json": _json(resource_config(host, self.hosts)),
         }
 
 
-def make_plan(request: Mapping[str, Any], image: str) -> JobPlan:
+def make_plan(request: Mapping[str, Any], image: str, profile: str = profiles.DEFAULT,
+              extra: ProfileInputs = ProfileInputs()) -> JobPlan:
+    plan = _processing_plan(request, image)
+    if profile == profiles.DEFAULT:
+        return plan
+    contract = profiles.get(profile)
+    arguments = plan.arguments
+    if plan.entrypoint is None and arguments is None:
+        arguments = [contract.argument]  # `docker run IMAGE train` / `docker run IMAGE serve`
+    environment = dict(contract.get("environment") or {})
+    environment.update(plan.environment)
+    model_dir = contract.get("model_dir")
+    if contract.serves:
+        # The model is put where the platform unpacks model.tar.gz; without one the folder is empty.
+        inputs: Tuple[InputData, ...] = (InputData("model", model_dir, extra.model_data, False),)
+        outputs: Tuple[OutputData, ...] = ()
+    else:
+        inputs = tuple(InputData(name, f"{contract.get('channels_dir')}/{name}", folder, False)
+                       for name, folder in extra.channels)
+        out = extra.model_output
+        outputs = (OutputData("model", model_dir, str(Path(out, "model")) if out else None),
+                   OutputData("output", "/opt/ml/output", str(Path(out, "output")) if out else None))
+    return plan._replace(arguments=arguments, environment=environment, inputs=inputs, outputs=outputs,
+                         profile=profile, hyperparameters=dict(extra.hyperparameters))
+
+
+def _processing_plan(request: Mapping[str, Any], image: str) -> JobPlan:
     app = request.get("AppSpecification", {})
     cluster = request["ProcessingResources"]["ClusterConfig"]
     count = int(cluster.get("InstanceCount", 1))
@@ -131,6 +186,22 @@ def processing_job_config(request: Mapping[str, Any]) -> Dict[str, Any]:
 def resource_config(host: str, hosts: Tuple[str, ...]) -> Dict[str, Any]:
     """`{"current_host": "algo-1", "hosts": [...]}`; the hosts sorted as text, as the platform does."""
     return {"current_host": host, "hosts": sorted(hosts)}
+
+
+def training_resource_config(host: str, hosts: Tuple[str, ...], instance_type: str) -> Dict[str, Any]:
+    """/opt/ml/input/config/resourceconfig.json of a training host: the hosts sorted as text, the
+    one instance group of a homogeneous cluster, and the network interface ("Distributed Training
+    Configuration", your-algorithms-training-algo-running-container)."""
+    ordered = sorted(hosts)
+    return {
+        "current_host": host,
+        "current_instance_type": instance_type,
+        "current_group_name": "homogeneousCluster",
+        "hosts": ordered,
+        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": instance_type,
+                             "hosts": ordered}],
+        "network_interface_name": profiles.get("training").get("network_interface_name"),
+    }
 
 
 def share(files: List[Path], host: str, hosts: Tuple[str, ...]) -> List[Path]:

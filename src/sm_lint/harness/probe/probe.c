@@ -15,6 +15,10 @@
  *       STATUS is 0 when no status line came; ERROR is `-` or one of refused, unreachable,
  *       timeout, reset, closed, bad-response, bad-body-file. Times are measured here, inside
  *       the engine's network, from the start of the connect to the end of the response.
+ *   sm-lint-probe listening
+ *       the listening TCP sockets of the network namespace it runs in, one `ADDRESS:PORT` a line
+ *       (from /proc/net/tcp and tcp6). Run in the served container's namespace
+ *       (`--network container:ID`), it tells a server on the wrong port, or on 127.0.0.1 only.
  *   sm-lint-probe version
  *       the sha256 of this source file, stamped in at build time (scripts/build_probe.sh), so a
  *       test can prove the shipped binaries were built from this text.
@@ -264,6 +268,42 @@ static void request(int argc, char **argv) {
     }
 }
 
+static void listening(const char *table, int six) {
+    FILE *in = fopen(table, "r");
+    char line[512];
+    if (!in)
+        return;
+    if (!fgets(line, sizeof line, in)) { /* the heading */
+        fclose(in);
+        return;
+    }
+    while (fgets(line, sizeof line, in)) {
+        char local[64];
+        unsigned port, state;
+        if (sscanf(line, " %*d: %63[0-9A-Fa-f]:%x %*64[0-9A-Fa-f]:%*x %x", local, &port, &state) != 3 || state != 0x0A)
+            continue;
+        char text[INET6_ADDRSTRLEN] = "?";
+        if (!six) {
+            struct in_addr address;
+            address.s_addr = (in_addr_t)strtoul(local, NULL, 16); /* the kernel prints it in host order */
+            inet_ntop(AF_INET, &address, text, sizeof text);
+            printf("%s:%u\n", text, port);
+        } else {
+            struct in6_addr address;
+            for (int word = 0; word < 4; word++) {
+                char part[9];
+                memcpy(part, local + word * 8, 8);
+                part[8] = 0;
+                unsigned int value = (unsigned int)strtoul(part, NULL, 16);
+                memcpy(&address.s6_addr[word * 4], &value, 4);
+            }
+            inet_ntop(AF_INET6, &address, text, sizeof text);
+            printf("[%s]:%u\n", text, port);
+        }
+    }
+    fclose(in);
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 2 && strcmp(argv[1], "idle") == 0) {
@@ -271,13 +311,18 @@ int main(int argc, char **argv) {
         for (;;)
             pause();
     }
+    if (argc >= 2 && strcmp(argv[1], "listening") == 0) {
+        listening("/proc/net/tcp", 0);
+        listening("/proc/net/tcp6", 1);
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "version") == 0) {
         puts(version_tag + strlen("sm-lint-probe-source-sha256="));
         return 0;
     }
     if (argc >= 7 && strcmp(argv[1], "request") == 0)
         request(argc, argv);
-    fputs("usage: sm-lint-probe idle | version | request METHOD ADDRESS PORT PATH TIMEOUT_MS "
+    fputs("usage: sm-lint-probe idle | version | listening | request METHOD ADDRESS PORT PATH TIMEOUT_MS "
           "[BODY_FILE [CONTENT_TYPE [ACCEPT]]]\n", stderr);
     return 2;
 }
