@@ -250,3 +250,108 @@ def layout_from_tar(path: os.PathLike) -> Dict[str, bytes]:
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# -- test doubles in front of a real registry (a token service, redirects, failures) ---------------
+
+class Front:
+    """A throwaway HTTP server on loopback in front of a real registry, for what the registry
+    itself cannot be made to do: `handle(handler, path)` returns True when it answered the request
+    itself, else the request is passed on to `upstream` (a registry URL) as is. Every request's
+    path and Authorization header are recorded in `seen`."""
+
+    def __init__(self, upstream: str, handle: Any = None, host: str = "127.0.0.1") -> None:
+        self.upstream = upstream
+        self.handle = handle or (lambda handler, path: False)
+        self.host_name = host
+        self.seen: list = []
+        self._server: Any = None
+        self._thread: Any = None
+
+    @property
+    def host(self) -> str:
+        return f"{self.host_name}:{self._server.server_address[1]}"
+
+    def __enter__(self) -> "Front":
+        import http.server
+        import threading
+
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                front.seen.append((self.path, self.headers.get("Authorization", "")))
+                if not front.handle(self, self.path):
+                    front.forward(self)
+
+            do_POST = do_GET
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def forward(self, handler: Any) -> None:
+        import requests
+
+        upstream = requests.get(self.upstream + handler.path, headers={"Accept": handler.headers.get("Accept", "")},
+                                timeout=30, allow_redirects=False)
+        body = upstream.content
+        handler.send_response(upstream.status_code)
+        for name in ("Content-Type", "Docker-Content-Digest", "Location"):
+            if name in upstream.headers:
+                handler.send_header(name, upstream.headers[name])
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+def answer(handler: Any, status: int, body: bytes = b"", headers: Optional[Mapping[str, str]] = None) -> bool:
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+    return True
+
+
+class Silent:
+    """A loopback port that accepts connections and never answers (a hung registry)."""
+
+    def __enter__(self) -> "Silent":
+        import threading
+
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self.host = f"127.0.0.1:{self._socket.getsockname()[1]}"
+        self._held: list = []
+        self._open = True
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while self._open:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self._held.append(connection)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._open = False
+        self._socket.close()
+        for connection in self._held:
+            connection.close()

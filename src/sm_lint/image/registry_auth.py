@@ -1,10 +1,12 @@
 """Registry credentials as Docker finds them, and the challenges a registry answers 401 with.
 
 Credentials: the Docker CLI's config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
-`credHelpers[host]`, then `credsStore`, run as the `docker-credential-NAME` programs (so ECR works
-through `docker-credential-ecr-login`), then `auths[host]`. The lookup is the docker SDK's own
-(`docker.auth`), the code docker-py pulls with, so the precedence and Docker Hub's odd key
-(`https://index.docker.io/v1/`) are Docker's and not a copy of them.
+`credHelpers[host]`, else `credsStore`, run as the `docker-credential-NAME` programs (so ECR works
+through `docker-credential-ecr-login`), then `auths[host]`. Reading the config, choosing the
+helper and matching `auths` keys (`https://host/v1/` or `host`; Docker Hub's odd
+`https://index.docker.io/v1/`) is the docker SDK's code (`docker.auth`). The helper itself is run
+here, not through the SDK's `credentials.Store`, which lets the helper's stderr through to ours
+and waits for a hung helper forever.
 
 Challenges: RFC 7235 `WWW-Authenticate` headers, `Bearer realm=...,service=...,scope=...` (the
 Docker token flow every public registry and ECR use) and `Basic realm=...`. requests has no parser
@@ -38,8 +40,6 @@ class Challenge(NamedTuple):
 def credentials_for(host: str) -> Credentials:
     """What Docker would log in to `host` with ("docker.io" for Docker Hub); none when nothing is
     configured. A configured helper that fails is an EnvironmentFailure, as `docker pull` fails."""
-    import warnings
-
     import docker.auth
     import docker.errors
 
@@ -47,29 +47,57 @@ def credentials_for(host: str) -> Credentials:
         config = docker.auth.load_config()
     except (docker.errors.DockerException, OSError, ValueError) as exc:
         raise EnvironmentFailure(f"cannot read the Docker config for {host}'s credentials: {exc}") from None
-    helper = config.get_credential_store(host) if (config.creds_store or config.cred_helpers) else None
+    helper = config.get_credential_store(host)  # credHelpers[host], else credsStore
+    if helper:
+        server = docker.auth.INDEX_URL if host == docker.auth.INDEX_NAME else host
+        found = _from_helper(str(helper), server, host)
+        if found is not None:
+            return found
+    entry = docker.auth.AuthConfig({"auths": dict(config.auths)}).resolve_authconfig(host) or {}
+    if entry.get("IdentityToken"):
+        return Credentials(identity_token=str(entry["IdentityToken"]), origin="auths")
+    return Credentials(str(entry.get("username") or ""), str(entry.get("password") or ""), "", "auths")
+
+
+HELPER_TIMEOUT = 60.0  # seconds for a credential helper (ecr-login may call AWS STS first)
+
+
+def _from_helper(name: str, server: str, host: str) -> Optional[Credentials]:
+    """`docker-credential-NAME get` with the server on stdin, as the Docker CLI runs it; None
+    when the helper has nothing for the server (Docker then falls back to `auths`). Its output is
+    captured (helpers print their errors there) and it gets HELPER_TIMEOUT seconds."""
+    import json
+    import shutil
+    import subprocess
+
+    program = f"docker-credential-{name}"
+    found = shutil.which(program)
+    if found is None:
+        raise EnvironmentFailure(f"the Docker config names the credential helper {program} for {host}, and it is not"
+                                 " on PATH")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a missing helper program: said in the error below
-            found = config.resolve_authconfig(host)
-    except docker.errors.DockerException as exc:
-        detail = " ".join(str(exc).split())
-        raise EnvironmentFailure(
-            f"the credential helper docker-credential-{helper} failed for {host}: {_helper_error(detail)}") from None
-    if not found:
-        return Credentials()
-    origin = f"credential helper docker-credential-{helper}" if "ServerAddress" in found and helper else "auths"
-    if found.get("IdentityToken"):
-        return Credentials(identity_token=str(found["IdentityToken"]), origin=origin)
-    username = found.get("Username") or found.get("username") or ""
-    password = found.get("Password") or found.get("password") or ""
-    return Credentials(str(username), str(password), "", origin)
-
-
-def _helper_error(detail: str) -> str:
-    # docker.credentials wraps the helper's own message: "Credentials store error: StoreError('...')"
-    match = re.search(r"StoreError\(['\"](.*)['\"]\)", detail)
-    return (match.group(1) if match else detail)[:300]
+        done = subprocess.run([found, "get"], input=server.encode(), capture_output=True, timeout=HELPER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise EnvironmentFailure(f"the credential helper {program} did not answer for {host} within"
+                                 f" {HELPER_TIMEOUT:g} s") from None
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot run the credential helper {program}: {exc.strerror or exc}") from None
+    said = " ".join((done.stdout or done.stderr).decode("utf-8", "replace").split())[:300]
+    if done.returncode != 0:
+        if "credentials not found" in said.lower():
+            return None
+        raise EnvironmentFailure(f"the credential helper {program} failed for {host}: {said or f'exit {done.returncode}'}")
+    try:
+        answer = json.loads(done.stdout)
+        username, secret = str(answer.get("Username") or ""), str(answer.get("Secret") or "")
+    except (ValueError, AttributeError):
+        raise EnvironmentFailure(f"the credential helper {program} answered {host} with no JSON credentials") from None
+    if not username and not secret:
+        return None
+    origin = f"credential helper {program}"
+    if username == "<token>":  # an identity token (docker-credential-helpers' convention)
+        return Credentials(identity_token=secret, origin=origin)
+    return Credentials(username, secret, "", origin)
 
 
 # -- WWW-Authenticate ----------------------------------------------------------------------------
