@@ -147,6 +147,23 @@ provision_docker() {
 }
 provision_docker
 
+# A real registry for the `registry:` tests (tests/test_registry*.py): Debian's docker-registry (the
+# CNCF distribution registry), started by the tests on loopback ports, never as a service; openssl
+# makes their CA, htpasswd (apache2-utils) their users. Elsewhere those tests skip (fail under CI=true).
+provision_registry() {
+  if command -v docker-registry >/dev/null 2>&1 && command -v htpasswd >/dev/null 2>&1 \
+    && command -v openssl >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: note: no docker-registry and this is not a root Debian machine; the registry" \
+      "tests will skip (and fail under CI=true)" >&2
+    return 0
+  fi
+  apt_install docker-registry apache2-utils openssl
+}
+provision_registry
+
 # Headless Chromium for the HTML report's browser tests (tests/test_report_html.py): Debian's
 # `chromium` (and a font, which --no-install-recommends leaves out), as root on Debian when
 # missing; elsewhere those tests skip, and fail under CI=true.
