@@ -1,0 +1,87 @@
+"""Source schemes (image/sources.py) and registry references as Docker normalises them
+(image/registry.py), without a registry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sm_lint.errors import UsageError
+from sm_lint.image.registry import Reference, parse_reference
+from sm_lint.image.registry_auth import parse_challenges
+from sm_lint.image.registry_client import is_loopback
+from sm_lint.image.sources import check_path, engine_name, parse, registry_options
+
+
+def test_schemes_and_bare_arguments(tmp_path: Path) -> None:
+    archive = tmp_path / "app.tar"
+    archive.write_bytes(b"")
+    assert parse("docker:python:3.11").scheme == "docker" and parse("docker:python:3.11").value == "python:3.11"
+    assert parse(f"docker-archive:{archive}").value == str(archive)
+    assert parse("registry:ghcr.io/a/b:1").scheme == "registry"
+    # no scheme: an existing path is an archive (a folder an OCI layout), anything else an engine image
+    assert parse(str(archive)).scheme == "docker-archive"
+    assert parse(str(tmp_path)).scheme == "oci-dir"
+    assert parse("python:3.11").scheme == "docker"
+    # a registry host with a port is not a scheme
+    assert parse("localhost:5000/app:1").scheme == "docker"
+    assert parse("registry.example.com:5000/app").scheme == "docker"
+    assert engine_name("docker:app:1") == "app:1" and engine_name("app:1") == "app:1"
+    assert engine_name("registry:x/y") is None and engine_name(str(archive)) is None
+
+
+def test_archive_schemes_are_checked_up_front(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such file"):
+        check_path(parse(f"oci-archive:{tmp_path / 'missing.tar'}"))
+    with pytest.raises(UsageError, match="use oci-archive: for a tar"):
+        (tmp_path / "x.tar").write_bytes(b"")
+        check_path(parse(f"oci-dir:{tmp_path / 'x.tar'}"))
+    with pytest.raises(UsageError, match="use oci-dir:"):
+        check_path(parse(f"docker-archive:{tmp_path}"))
+    with pytest.raises(UsageError, match="nothing after"):
+        parse("oci-dir:")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("python", Reference("docker.io", "library/python", "latest", "")),
+    ("python:3.11-slim", Reference("docker.io", "library/python", "3.11-slim", "")),
+    ("team/app", Reference("docker.io", "team/app", "latest", "")),
+    ("index.docker.io/team/app:1", Reference("docker.io", "team/app", "1", "")),
+    ("localhost/app", Reference("localhost", "app", "latest", "")),
+    ("localhost:5000/a/b/c:v2", Reference("localhost:5000", "a/b/c", "v2", "")),
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/ml/train:gpu",
+     Reference("123456789012.dkr.ecr.us-east-1.amazonaws.com", "ml/train", "gpu", "")),
+    ("[::1]:5000/app@sha256:" + "a" * 64, Reference("[::1]:5000", "app", "", "sha256:" + "a" * 64)),
+    ("ghcr.io/o/app:1@sha256:" + "b" * 64, Reference("ghcr.io", "o/app", "1", "sha256:" + "b" * 64)),
+])
+def test_references_normalise_as_docker_does(text: str, expected: Reference) -> None:
+    assert parse_reference(text) == expected
+
+
+@pytest.mark.parametrize("text", ["team/App", "app:", "app:bad tag", "a//b", "app@sha256:abc", "-x/y", "ghcr.io/"])
+def test_malformed_references(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_reference(text)
+
+
+def test_loopback_hosts() -> None:
+    assert is_loopback("localhost:5000") and is_loopback("127.0.0.1") and is_loopback("127.1.2.3:80")
+    assert is_loopback("[::1]:5000")
+    assert not is_loopback("10.0.0.1:5000") and not is_loopback("registry.example.com")
+
+
+def test_registry_flags() -> None:
+    assert registry_options(["http://reg.internal:5000", "other"]).insecure == ("reg.internal:5000", "other")
+    with pytest.raises(UsageError):
+        registry_options(["reg/x"])
+
+
+def test_www_authenticate_challenges() -> None:
+    bearer, = parse_challenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+                               'scope="repository:library/python:pull"')
+    assert bearer.scheme == "bearer" and bearer.params == {
+        "realm": "https://auth.docker.io/token", "service": "registry.docker.io",
+        "scope": "repository:library/python:pull"}
+    basic, token = parse_challenges('Basic realm="a \\"b\\"", Bearer realm=x')
+    assert basic.params == {"realm": 'a "b"'} and token.params == {"realm": "x"}
+    assert parse_challenges("") == [] and parse_challenges("Negotiate")[0].scheme == "negotiate"
