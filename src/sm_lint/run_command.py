@@ -62,6 +62,7 @@ class RunOptions(NamedTuple):
     hyperparameters: Optional[str] = None  # training: a JSON file of string values
     channels: Tuple[str, ...] = ()  # training: NAME=DIR
     model_output: Optional[str] = None  # training: where /opt/ml/model and /opt/ml/output come back
+    sagemaker: Optional[Any] = None  # harness.sagemaker.SageMakerOptions: real Processing jobs (--engine sagemaker)
 
 
 # Processing documents no grace period; the harness's default then.
@@ -383,6 +384,10 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
     facts: List[Tuple[str, str]] = [("image", image), ("profile", f"{profile_name}: {chosen.profile.command}"),
                                     ("scenarios", ", ".join(options.scenarios))]
     facts += [("note", note) for note in validation_notes()]
+    if options.sagemaker is not None:  # role, MaxRuntimeInSeconds and staging settled before validation
+        from sm_lint.harness.sagemaker.engine import prepare
+
+        facts += prepare(request, options.sagemaker, options.job_file or "the request", profile_name)
     request_where = options.job_file or "request"
     request_hits = [("SM300", hit) for hit in validate(request)]
     findings = stamp(request_hits, request_where, settings, catalogue, today)
@@ -399,7 +404,13 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
 
     prepare_outputs(request, options)
     plan = make_plan(request, image, profile_name, chosen.extra)
-    outcomes = _run_scenarios(plan, options, ready_log, progress or Progress(quiet=True), chosen)
+    if options.sagemaker is not None:
+        from sm_lint.harness.sagemaker.engine import UNDECIDED, run_for
+
+        outcomes, engine_facts = run_for(plan, options, ready_log, progress or Progress(quiet=True))
+        facts += engine_facts
+    else:
+        outcomes = _run_scenarios(plan, options, ready_log, progress or Progress(quiet=True), chosen)
     hits: List[Tuple[str, Hit]] = []
     applies = {rule.id: rule.applies(profile_name) for rule in catalogue}
     for outcome in outcomes:
@@ -413,6 +424,9 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
         else:
             rules += decided
             hits += [(rule, hit) for rule, hit in outcome.hits if rule in decided]
+    if options.sagemaker is not None:  # what only a Docker engine shows
+        skipped += [(rule, reason) for rule, reason in UNDECIDED.items() if rule in rules]
+        rules = [rule for rule in rules if rule not in UNDECIDED]
     findings += stamp(hits, image, settings, catalogue, today)
     return RunResult(findings, failed(findings, settings.fail_on), settings.fail_on, tuple(facts),
                      tuple(skipped), tuple(r for r in rules if r not in settings.ignored(today)), profile_name)

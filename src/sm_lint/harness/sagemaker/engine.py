@@ -27,8 +27,7 @@ UNDECIDED = {
 ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")  # RoleArn in the service model
 
 
-def prepare(request: Dict[str, Any], sm: SageMakerOptions, where: str, profile: Optional[str] = None,
-            stop_signal: str = "SIGINT") -> List[Tuple[str, str]]:
+def prepare(request: Dict[str, Any], sm: SageMakerOptions, where: str, profile: Optional[str] = None) -> List[Tuple[str, str]]:
     """The request made ready for the service (in place), every problem a usage error before any
     work; the facts the report states (the cost bound among them)."""
     from sm_lint.harness.sagemaker import staging
@@ -60,8 +59,6 @@ def prepare(request: Dict[str, Any], sm: SageMakerOptions, where: str, profile: 
     facts.append(("cost bound", f"each job: {cluster.get('InstanceCount', 1)} x {cluster.get('InstanceType')} for at most "
                                 f"{stopping['MaxRuntimeInSeconds']} s of MaxRuntimeInSeconds plus start-up, billed per "
                                 "second (https://aws.amazon.com/sagemaker/pricing/)"))
-    if stop_signal.upper().removeprefix("SIG") != "INT":
-        facts.append(("note", f"--stop-signal {stop_signal} applies to the Docker engine; StopProcessingJob sends SIGINT"))
     return facts
 
 
@@ -101,6 +98,17 @@ def run(plan: JobPlan, sm: SageMakerOptions, scenarios: Tuple[str, ...], *, stop
             if run_place is not None:
                 facts += _delete_staged(clients, run_place)
     return outcomes, facts
+
+
+def run_for(plan: JobPlan, options: Any, ready_log: Optional[Pattern[str]], progress: Any) -> Tuple[List[Outcome], List[Tuple[str, str]]]:
+    """`run` with run_command's RunOptions (their `sagemaker` field set)."""
+    sm: SageMakerOptions = options.sagemaker
+    progress.step(f"{', '.join(options.scenarios)} as SageMaker Processing job{'s' if len(options.scenarios) > 1 else ''} "
+                  f"of {plan.image} on {plan.instance_type}, {min(sm.jobs, len(options.scenarios))} at a time; each "
+                  f"waits up to MaxRuntimeInSeconds={plan.max_runtime} s plus start-up")
+    return run(plan, sm, tuple(options.scenarios), stop_after=options.stop_after, ready_log=ready_log,
+               ready_timeout=options.ready_timeout, expect_gpus=options.expect_gpus, require_gpu=options.require_gpu,
+               note=progress.note)
 
 
 def _fan_out(jobs: Any, work: List[Callable[[], Outcome]], width: int) -> List[Outcome]:
