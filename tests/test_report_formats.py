@@ -27,13 +27,20 @@ from sm_lint.cli import app
 from docker_support import unavailable
 from sm_lint.console import ONLY_WHEN_BUILDING, emit_reports
 from sm_lint.findings import Finding, Location, Severity
-from sm_lint.report import FORMATS, RunInfo
+from sm_lint.report import FORMATS, OUTSIDE_PROFILE, RunInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 CATALOGUE = Catalogue.load()
 DOCKERFILE_RULES = sorted(r.id for r in CATALOGUE if r.layer == "dockerfile")
 IMAGE_RULES = sorted(r.id for r in CATALOGUE if r.layer == "image" and r.id not in ONLY_WHEN_BUILDING)
+# Rules of other profiles' contracts (SM106 under the default processing): listed as skipped, with why.
+NOT_PROCESSING = sorted(r.id for r in CATALOGUE if r.layer == "dockerfile" and not r.applies("processing"))
+
+
+def ignored(skipped: List[dict]) -> List[dict]:
+    """The skipped entries but those of rules outside the profile."""
+    return [entry for entry in skipped if not entry["reason"].startswith(OUTSIDE_PROFILE)]
 # SM114 (info) on line 2, SM101 (error) on line 3; the quoted argument is hostile on purpose.
 BAD = ('FROM python:3.11-slim\nRUN mkdir -p /opt/ml/processing/input\n'
        'ENTRYPOINT python3 /opt/program/p.py --tag "a%0A<&>,é:x"\n')
@@ -96,8 +103,8 @@ def test_junit_suite_per_target_case_per_rule(repo: Path) -> None:
     assert list(suites) == [f"sm-lint dockerfile: {BAD_PATH}", f"sm-lint dockerfile: {CLEAN_PATH}"]
     bad, clean = suites.values()
     assert sorted(cases(bad)) == sorted(cases(clean)) == DOCKERFILE_RULES  # passing rules are listed too
-    assert (bad.tests, bad.failures, bad.skipped) == (len(DOCKERFILE_RULES), 1, 1)
-    assert (clean.tests, clean.failures, clean.skipped) == (len(DOCKERFILE_RULES), 0, 1)
+    assert (bad.tests, bad.failures, bad.skipped) == (len(DOCKERFILE_RULES), 1, 1 + len(NOT_PROCESSING))
+    assert (clean.tests, clean.failures, clean.skipped) == (len(DOCKERFILE_RULES), 0, 1 + len(NOT_PROCESSING))
 
     shell_form = cases(bad)["SM101"]
     assert shell_form.name == "SM101 ENTRYPOINT in shell form" and shell_form.classname == BAD_PATH
@@ -141,10 +148,11 @@ def test_junit_rules_of_an_unparsable_dockerfile_are_skipped_not_passed(repo: Pa
     suites = {s.name: s for s in junit_valid((repo / "j.xml").read_text(encoding="utf-8"))}
     broken = cases(suites["sm-lint dockerfile: broken/Dockerfile"])
     assert broken["SM100"].result and isinstance(broken["SM100"].result[0], Failure)
-    others = [case for rule, case in broken.items() if rule != "SM100"]
+    others = [case for rule, case in broken.items() if rule != "SM100" and rule not in NOT_PROCESSING]
     assert others and all(isinstance(case.result[0], Skipped) and "SM100 stopped the checks" in case.result[0].message
                           for case in others)
-    assert all(case.is_passed for case in cases(suites[f"sm-lint dockerfile: {CLEAN_PATH}"]).values())
+    assert all(case.is_passed for rule, case in cases(suites[f"sm-lint dockerfile: {CLEAN_PATH}"]).items()
+               if rule not in NOT_PROCESSING)
 
 
 def test_junit_expired_ignore_reports_in_a_suite_of_the_config_file(repo: Path) -> None:
@@ -190,7 +198,9 @@ def test_junit_inspect_and_config_skip_reason(tmp_path: Path, monkeypatch: pytes
     props = {p.name: p.value for p in suite.properties()}
     assert props["effective command"] == "/bin/sh -c 'python3 /x.py'" and props["layer"] == "image"
     document = json.loads((tmp_path / "i.json").read_text())
-    assert document["skipped"] == [{"rule": "SM230", "reason": skipped.message}]
+    assert ignored(document["skipped"]) == [{"rule": "SM230", "reason": skipped.message}]
+    assert document["profile"] == "processing" and {"rule": "SM206", "reason": OUTSIDE_PROFILE + "processing profile "
+                                                    "(applies under training, inference, batch-transform)"} in document["skipped"]
     assert document["version"] == 1 and document["summary"]["failed"] is True
 
 
@@ -235,7 +245,9 @@ def test_sarif_schema_rules_results_and_locations(repo: Path) -> None:
     base = run_["originalUriBaseIds"]["%SRCROOT%"]["uri"]
     resolved = Path(unquote(urlparse(base + artifact["uri"]).path))
     assert resolved.read_text(encoding="utf-8") == BAD  # the uri resolves to the file that was checked
-    (note,) = run_["invocations"][0]["toolConfigurationNotifications"]
+    (note,) = [note for note in run_["invocations"][0]["toolConfigurationNotifications"]
+               if OUTSIDE_PROFILE not in note["message"]["text"]]
+    assert run_["properties"]["profile"] == "processing"
     assert note["associatedRule"]["id"] == "SM112" and rules[note["associatedRule"]["index"]]["id"] == "SM112"
     assert "ignored by --ignore" in note["message"]["text"]
 
@@ -461,7 +473,7 @@ def test_check_with_reports_stays_off_heavy_imports(repo: Path) -> None:
 def test_ignore_for_some_targets_only(repo: Path) -> None:
     (repo / HOSTILE_DIR / ".sm-lint.toml").write_text('ignore = ["SM114"]\n')
     document = json.loads(check_reports(repo, formats=("json",))["json"])
-    assert document["skipped"] == [{"rule": "SM114", "reason": f"ignored by {repo / HOSTILE_DIR / '.sm-lint.toml'}"
+    assert ignored(document["skipped"]) == [{"rule": "SM114", "reason": f"ignored by {repo / HOSTILE_DIR / '.sm-lint.toml'}"
                                                               " (for some targets only)"}]
     assert [f["rule"] for f in document["findings"]] == ["SM101"]
 

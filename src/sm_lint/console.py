@@ -13,7 +13,7 @@ from sm_lint.findings import Finding
 from sm_lint.terminal import printable
 
 if TYPE_CHECKING:
-    from sm_lint.catalogue import Catalogue
+    from sm_lint.catalogue import Catalogue, Rule
     from sm_lint.config import Settings
     from sm_lint.report import RunInfo
 
@@ -134,6 +134,14 @@ def profile_label(settings: Iterable["Settings"]) -> str:
     return ", ".join(dict.fromkeys(one.profile for one in settings)) or _default_profile()
 
 
+def outside_reason(rule: "Rule", profiles: Iterable[str]) -> str:
+    """Why `rule` did not run: the profile(s) checked are not among those its page lists."""
+    from sm_lint.report import OUTSIDE_PROFILE
+
+    return (f"{OUTSIDE_PROFILE}{' and '.join(dict.fromkeys(profiles))} profile "
+            f"(applies under {', '.join(rule.profiles)})")
+
+
 def rule_coverage(catalogue: "Catalogue", layers: Sequence[str], settings: Iterable["Settings"],
                   cli_ignore: Sequence[str] = (), today: Optional[datetime.date] = None) -> Coverage:
     """For RunInfo: the catalogue's rules of `layers` that ran on every target, and (rule, reason)
@@ -158,8 +166,7 @@ def rule_coverage(catalogue: "Catalogue", layers: Sequence[str], settings: Itera
     for rule in catalogue:
         outside = [one.profile for one in per_target if not rule.applies(one.profile)]
         if rule.id not in reasons and outside:
-            reason = (f"does not apply under the {' and '.join(dict.fromkeys(outside))} profile "
-                      f"(applies under {', '.join(rule.profiles)})")
+            reason = outside_reason(rule, outside)
             if len(outside) < len(per_target):
                 reason += " (for some targets only)"
             reasons[rule.id] = reason

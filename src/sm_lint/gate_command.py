@@ -197,7 +197,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
             except EnvironmentFailure as error:
                 environment_failure = str(error)
                 image_usable = False
-                skipped += _skip_layers(catalogue, f"not built: {error}", ("image", "runtime"))
+                skipped += _skip_layers(catalogue, f"not built: {error}", ("image", "runtime"), profile=profile)
             else:
                 if BUILD_RULE in image_settings.ignored(datetime.date.today()):
                     skipped.append((BUILD_RULE, "ignored by --ignore or the config"))
@@ -207,7 +207,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                     findings += built
                     image_usable = False
                     skipped += _skip_layers(catalogue, "the image did not build (SM200)", ("image", "runtime"),
-                                            exclude=(BUILD_RULE,))
+                                            exclude=(BUILD_RULE,), profile=profile)
         if options.image and image_usable:
             try:
                 progress.step(f"inspecting {options.image}")
@@ -224,14 +224,16 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 environment_failure = str(error)
                 done = set(rules) | {rule for rule, _ in skipped}
                 skipped += [(rule, reason) for rule, reason in
-                            _skip_layers(catalogue, f"not checked: {error}", ("image", "runtime"), exclude=(BUILD_RULE,))
+                            _skip_layers(catalogue, f"not checked: {error}", ("image", "runtime"), exclude=(BUILD_RULE,),
+                                         profile=profile)
                             if rule not in done]
             else:
                 if ran is None and not engine_image:
                     ran = _not_run(catalogue, f"{options.image} is not an engine image: the harness runs images in a"
                                               " Docker engine (pull or load it, then gate its name)")
                 if ran is None:
-                    ran = _not_run(catalogue, f"sm-lint run does not emulate the {profile} profile in this version")
+                    ran = _not_run(catalogue, f"sm-lint run does not emulate the {profile} profile in this version",
+                                   profile)
                 findings += ran.findings
                 facts += [fact for fact in ran.facts if fact[0] != "image"]
                 rules += list(ran.rules)
@@ -266,8 +268,13 @@ def _job_command(job: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
 
 
 def _skip_layers(catalogue: Catalogue, reason: str, layers: Tuple[str, ...],
-                 exclude: Tuple[str, ...] = ()) -> List[Tuple[str, str]]:
-    return [(rule.id, reason) for rule in catalogue if rule.layer in layers and rule.id not in exclude]
+                 exclude: Tuple[str, ...] = (), profile: str = "") -> List[Tuple[str, str]]:
+    """Every rule of `layers` as skipped for `reason`; one outside the profile says that instead."""
+    from sm_lint.console import outside_reason
+
+    profile = profile or "processing"
+    return [(rule.id, reason if rule.applies(profile) else outside_reason(rule, (profile,)))
+            for rule in catalogue if rule.layer in layers and rule.id not in exclude]
 
 
 def _build(options: GateOptions, catalogue: Catalogue, settings: Any) -> Optional[List[Finding]]:
@@ -325,8 +332,8 @@ class _NotRun(NamedTuple):
     skipped: Tuple[Tuple[str, str], ...]
 
 
-def _not_run(catalogue: Catalogue, reason: str) -> _NotRun:
-    return _NotRun([], (), (), tuple(_skip_layers(catalogue, reason, ("runtime",))))
+def _not_run(catalogue: Catalogue, reason: str, profile: str) -> _NotRun:
+    return _NotRun([], (), (), tuple(_skip_layers(catalogue, reason, ("runtime",), profile=profile)))
 
 
 def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue, progress: Any) -> Any:

@@ -21,6 +21,9 @@ _MODULES = {
     "checkstyle": "checkstyle",
 }
 FORMATS = tuple(_MODULES)
+# How a skip reason starts when the rule is not part of the profile's contract (console.rule_coverage):
+# such rules are listed as skipped in every format, but the text summary does not count them.
+OUTSIDE_PROFILE = "does not apply under the "
 # The layer a command checks its targets at, when RunInfo.target_layers does not say.
 COMMAND_LAYERS = {"check": "dockerfile", "inspect": "image", "run": "runtime"}
 

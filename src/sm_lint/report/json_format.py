@@ -16,6 +16,7 @@ def render(findings: List[Finding], info: RunInfo) -> str:
         "version": VERSION,
         "tool": {"name": "sm-lint", "version": __version__},
         "command": info.command,
+        "profile": info.profile,
         "facts": facts_by_label(info),
         "findings": [
             {

@@ -74,9 +74,11 @@ def _suite(layer: str, target: str, found: List[Finding], info: RunInfo,
         skipped.update({rule: reason for rule in ran - {f.rule for f in stopped}})
     rule_ids = sorted(ran | set(skipped) | set(by_rule))
 
-    suite = ET.Element("testsuite", name=xml_safe(f"sm-lint {layer}: {target}"))
+    # The profile is in the suite's name unless it is the default (names CI dashboards already track).
+    profile = f" ({info.profile})" if info.profile != "processing" else ""
+    suite = ET.Element("testsuite", name=xml_safe(f"sm-lint {layer}{profile}: {target}"))
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("command", info.command), ("layer", layer), ("target", target),
+    for name, value in (("command", info.command), ("profile", info.profile), ("layer", layer), ("target", target),
                         ("fail-on", info.fail_on), ("sm-lint", __version__)) + tuple(info.facts):
         ET.SubElement(properties, "property", name=xml_safe(name), value=xml_safe(value))
     failures = skips = 0

@@ -67,7 +67,8 @@ def render(findings: List[Finding], info: RunInfo) -> str:
         "originalUriBaseIds": {SRCROOT: {"uri": _directory_uri(os.getcwd())}},
         "columnKind": "unicodeCodePoints",
         "results": results,
-        "properties": {"command": info.command, "targets": list(info.targets), "failOn": info.fail_on,
+        "properties": {"command": info.command, "profile": info.profile, "targets": list(info.targets),
+                       "failOn": info.fail_on,
                        "facts": facts_by_label(info)},
     }
     document = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}

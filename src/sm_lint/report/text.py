@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from sm_lint.findings import Finding, Severity
-from sm_lint.report import RunInfo, counts, failed
+from sm_lint.report import OUTSIDE_PROFILE, RunInfo, counts, failed
 from sm_lint.terminal import printable
 
 _COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
@@ -50,8 +50,11 @@ def summary(findings: List[Finding], info: RunInfo) -> str:
     if info.command == "check" and len(set(layers)) > 1:  # check --image: "1 file and 1 image checked"
         parts = [(noun, layers.count(layer)) for layer, noun in _NOUNS.items() if layer in layers]
         checked = " and ".join(f"{n} {noun}{'s' if n != 1 else ''}" for noun, n in parts) + " checked"
-    if info.skipped:
-        checked += f" ({len(info.skipped)} rule{'s' if len(info.skipped) != 1 else ''} skipped)"
+    if info.profile != "processing":  # the default goes unsaid, as before profiles existed
+        checked += f" against the {info.profile} profile"
+    skipped = [rule for rule, reason in info.skipped if not reason.startswith(OUTSIDE_PROFILE)]
+    if skipped:
+        checked += f" ({len(skipped)} rule{'s' if len(skipped) != 1 else ''} skipped)"
     if not findings:
         return f"{checked}: no problems"
     by = ", ".join(f"{n} {label}{'s' if n != 1 else ''}" for label, n in counts(findings).items() if n)
