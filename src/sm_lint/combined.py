@@ -22,6 +22,8 @@ SAME_DEFECT: Dict[str, FrozenSet[str]] = {
     "SM201": frozenset({"SM101", "SM102", "SM105"}),
     "SM203": frozenset({"SM105"}),
     "SM204": frozenset({"SM104"}),
+    # train/serve that the image cannot take (shell form, or nothing on PATH): the same defect.
+    "SM206": frozenset({"SM106"}),
     "SM210": frozenset({"SM110", "SM113"}),
     "SM220": frozenset({"SM120"}),
     "SM221": frozenset({"SM121"}),
@@ -35,6 +37,8 @@ def merge(dockerfile: List[Finding], image: List[Finding], image_name: str,
         settled.add("SM104")
     if image_has_toolkit:
         settled.add("SM121")
+    if not any(f.rule == "SM206" for f in image):
+        settled.add("SM106")  # the image takes train/serve (or SM206 is ignored): what the Dockerfile suspected is settled
     kept = [f for f in dockerfile if f.rule not in settled]
     present = {f.rule for f in kept}
     result = list(kept)
