@@ -12,6 +12,7 @@ import typer
 from sm_lint import __version__
 from sm_lint.config import FAIL_ON
 from sm_lint.console import guarded
+from sm_lint.harness.sagemaker import ENGINES
 from sm_lint.profiles import NAMES as PROFILES
 from sm_lint.report import FORMATS
 from sm_lint.terminal import printable
@@ -88,6 +89,7 @@ app = typer.Typer(
 
 # The choices live with the code that uses them; typer wants them as enums.
 Format = enum.Enum("Format", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
+Engine = enum.Enum("Engine", {name: name for name in ENGINES}, type=str)  # type: ignore[misc]
 FailOn = enum.Enum("FailOn", {name: name for name in FAIL_ON}, type=str)  # type: ignore[misc]
 RulesFormat = enum.Enum("RulesFormat", {name: name for name in ("text", "json")}, type=str)  # type: ignore[misc]
 ProfileName = enum.Enum("ProfileName", {name: name for name in PROFILES}, type=str)  # type: ignore[misc]
@@ -191,12 +193,12 @@ def run(
     entrypoint: Optional[List[str]] = typer.Option(None, "--entrypoint", metavar="ITEM", help="ContainerEntrypoint item (repeatable, in order)."),
     arg: Optional[List[str]] = typer.Option(None, "--arg", metavar="ITEM", help="ContainerArguments item (repeatable, in order)."),
     env: List[str] = typer.Option([], "--env", metavar="KEY=VALUE", help="Environment entry (repeatable)."),
-    job_input: List[str] = typer.Option([], "--job-input", metavar="DIR:/opt/ml/processing/input/NAME", help="A local folder as a ProcessingInput (repeatable)."),
-    job_output: List[str] = typer.Option([], "--job-output", metavar="/opt/ml/processing/output/NAME:DIR", help="Collect a ProcessingOutput's folder here (repeatable)."),
+    job_input: List[str] = typer.Option([], "--job-input", metavar="DIR:/opt/ml/processing/input/NAME", help="A local folder (or an s3:// URI) as a ProcessingInput (repeatable)."),
+    job_output: List[str] = typer.Option([], "--job-output", metavar="/opt/ml/processing/output/NAME:DIR", help="Collect a ProcessingOutput's folder here (or send it to an s3:// URI) (repeatable)."),
     old_input: List[str] = typer.Option([], "--input", hidden=True, help="The old spelling of --job-input (until the next release)."),
     instance_count: Optional[int] = typer.Option(None, "--instance-count", metavar="N", help="Hosts algo-1..algo-N (default: 1)."),
     instance_type: Optional[str] = typer.Option(None, "--instance-type", metavar="TYPE", help="ProcessingResources InstanceType (default: ml.m5.xlarge)."),
-    max_runtime: Optional[int] = typer.Option(None, "--max-runtime", metavar="SECONDS", help="MaxRuntimeInSeconds (default: 86400)."),
+    max_runtime: Optional[int] = typer.Option(None, "--max-runtime", metavar="SECONDS", help="MaxRuntimeInSeconds (default: 86400; 600 with --engine sagemaker)."),
     network_isolation: Optional[bool] = typer.Option(None, "--network-isolation/--no-network-isolation", help="EnableNetworkIsolation: no network at all."),
     job_name: Optional[str] = typer.Option(None, "--job-name", metavar="NAME", help="ProcessingJobName (default: sm-lint-run)."),
     stop_signal: Optional[str] = typer.Option(None, "--stop-signal", metavar="SIGNAL", help="Signal of the stop scenario (default: the profile's: SIGINT for processing, SIGTERM otherwise)."),
@@ -222,7 +224,12 @@ def run(
     allow_local_path: List[str] = typer.Option([], "--allow-local-path", metavar="DIR", help="Let the job file's file:// inputs and outputs use this host folder; repeatable (default: only the job file's folder)."),
     pull: bool = typer.Option(False, "--pull", help="Pull the image when the engine lacks it."),
     docker_host: Optional[str] = typer.Option(None, "--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket)."),
-    cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine (only what is provably dead), list it, then exit."),
+    engine: Engine = typer.Option("docker", "--engine", help="Where the scenarios run: docker (an engine emulates SageMaker) or sagemaker (real Processing jobs through boto3, billed; pip install 'sm-lint[aws]')."),
+    role: Optional[str] = typer.Option(None, "--role", metavar="ROLE_ARN", help="With --engine sagemaker: the jobs' execution role (RoleArn)."),
+    region: Optional[str] = typer.Option(None, "--region", metavar="REGION", help="With --engine sagemaker: the AWS region (default: AWS_REGION or the AWS profile's)."),
+    s3_prefix: Optional[str] = typer.Option(None, "--s3-prefix", metavar="S3URI", help="With --engine sagemaker: where local --job-input/--job-output folders go through S3 (deleted afterwards)."),
+    jobs: int = typer.Option(1, "--jobs", metavar="N", help="With --engine sagemaker: scenarios run as jobs at once."),
+    cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine (only what is provably dead), list it, then exit; with --engine sagemaker: stop this identity's leftover jobs."),
     force: bool = typer.Option(False, "--force", help="With --cleanup: also remove other machines' runs, which cannot be proven dead from here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
@@ -242,8 +249,14 @@ def run(
         from sm_lint.harness.jobspec import Overrides, parse_input_flag, parse_output_flag
         from sm_lint.run_command import RunOptions, run_harness
 
+        cloud = engine.value == "sagemaker"
+        if not cloud:
+            given = [flag for flag, value in (("--role", role), ("--region", region), ("--s3-prefix", s3_prefix),
+                                              ("--jobs", jobs != 1 or None)) if value is not None]
+            if given:
+                raise UsageError(f"{given[0]} goes with --engine sagemaker")
         if cleanup:
-            return _cleanup(docker_host, force, format.value)
+            return _cleanup_sagemaker(region, force, format.value) if cloud else _cleanup(docker_host, force, format.value)
         if force:
             raise UsageError("--force goes with --cleanup")
         if image is None:
@@ -269,7 +282,8 @@ def run(
             fail_on=fail_on.value if fail_on else None, profile=profile.value if profile else None,
             startup_timeout=startup_timeout, invocations_timeout=invocations_timeout, model_data=model_data,
             payload=payload, content_type=content_type, accept=accept, hyperparameters=hyperparameters,
-            channels=tuple(channel), model_output=model_output)
+            channels=tuple(channel), model_output=model_output, sagemaker=_sagemaker_options(
+                cloud, role, region, s3_prefix, jobs, grace))
         catalogue = Catalogue.load()
         from sm_lint.progress import Progress
 
@@ -317,6 +331,42 @@ def _env_pairs(items: List[str]) -> dict:
             raise UsageError(f"--env {item!r}: expected KEY=VALUE")
         pairs[key] = value
     return pairs
+
+
+def _sagemaker_options(cloud: bool, role: Optional[str], region: Optional[str], s3_prefix: Optional[str], jobs: int,
+                       grace: Optional[float]) -> typing.Any:
+    if not cloud:
+        return None
+    from sm_lint.harness.sagemaker import SageMakerOptions
+
+    return SageMakerOptions(role=role, region=region, s3_prefix=s3_prefix, jobs=jobs, stop_grace=grace)
+
+
+def _cleanup_sagemaker(region: Optional[str], force: bool, fmt: str) -> int:
+    """`run --engine sagemaker --cleanup`: stop this identity's sm-lint jobs left InProgress."""
+    import json
+
+    from sm_lint import __version__
+    from sm_lint.errors import EXIT_OK, UsageError
+    from sm_lint.harness.sagemaker.engine import cleanup
+    from sm_lint.terminal import printable
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--cleanup prints text or json, not {fmt}")
+    found = cleanup(region, force)
+    if fmt == "json":
+        typer.echo(json.dumps({"version": 1, "tool": {"name": "sm-lint", "version": __version__},
+                               "command": "run --engine sagemaker --cleanup", "force": force,
+                               "stopped": [item.as_dict() for item in found if item.stopped],
+                               "kept": [item.as_dict() for item in found if not item.stopped]}, indent=2))
+        return EXIT_OK
+    for item in found:
+        typer.echo(printable(f"{'stopped' if item.stopped else 'kept'} processing job {item.name} (run {item.run}, "
+                             f"created {item.created}): {item.reason}"))
+    stopped = sum(item.stopped for item in found)
+    typer.echo(f"stopped {stopped} left-over processing job{'s' if stopped != 1 else ''}"
+               + (f"; kept {len(found) - stopped}" if len(found) > stopped else ""))
+    return EXIT_OK
 
 
 def _cleanup(docker_host: Optional[str], force: bool, fmt: str) -> int:

@@ -243,6 +243,12 @@ def local_uri(local_dir: str) -> str:
     return Path(local_dir).absolute().as_uri()
 
 
+def source_uri(place: str) -> str:
+    """A flag's data place as an S3Uri: an `s3://` URI as it is (what a real job reads and writes),
+    anything else a local folder (its `file://` placeholder)."""
+    return place if place.startswith("s3://") else local_uri(place)
+
+
 def local_dir_of(uri: str) -> Optional[str]:
     """The folder behind a `file://` placeholder, or None for a real S3 URI."""
     parsed = urlparse(uri)
@@ -286,7 +292,7 @@ def _next_name(taken: Sequence[Optional[str]], stem: str) -> str:
 
 def _overlay_input(inputs: List[Dict[str, Any]], local: str, container: str) -> None:
     """A local folder replaces the file's input at the same LocalPath, or is added."""
-    s3_input = {"S3Uri": local_uri(local), "LocalPath": container, "S3DataType": "S3Prefix",
+    s3_input = {"S3Uri": source_uri(local), "LocalPath": container, "S3DataType": "S3Prefix",
                 "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
     for item in inputs:
         if _same_path(_input_local_path(item), container):
@@ -298,7 +304,7 @@ def _overlay_input(inputs: List[Dict[str, Any]], local: str, container: str) -> 
 
 
 def _overlay_output(outputs: List[Dict[str, Any]], container: str, local: str) -> None:
-    s3_output = {"S3Uri": local_uri(local), "LocalPath": container, "S3UploadMode": "EndOfJob"}
+    s3_output = {"S3Uri": source_uri(local), "LocalPath": container, "S3UploadMode": "EndOfJob"}
     for item in outputs:
         if _same_path(item.get("S3Output", {}).get("LocalPath"), container):
             item["S3Output"] = dict(s3_output, S3UploadMode=item["S3Output"].get("S3UploadMode", "EndOfJob"))
