@@ -85,3 +85,14 @@ def test_www_authenticate_challenges() -> None:
     basic, token = parse_challenges('Basic realm="a \\"b\\"", Bearer realm=x')
     assert basic.params == {"realm": 'a "b"'} and token.params == {"realm": "x"}
     assert parse_challenges("") == [] and parse_challenges("Negotiate")[0].scheme == "negotiate"
+
+
+def test_the_registry_modules_import_no_http_stack() -> None:
+    """`check` (and --help) must stay light: requests and docker load only when a registry is read."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sm_lint.inspect_command, sm_lint.image.sources, sm_lint.image.registry, "
+            "sm_lint.image.registry_client, sm_lint.image.registry_auth; "
+            "assert not {'requests', 'docker', 'urllib3'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1] / "src")
