@@ -26,6 +26,10 @@ THROTTLED = ("ThrottlingException", "Throttling", "TooManyRequestsException", "R
 _ACTION = re.compile(r"not authorized to perform:?\s+([a-z0-9-]+:[A-Za-z0-9*]+)")
 
 
+class AccessDenied(EnvironmentFailure):
+    """The service said no to this identity: nothing was done."""
+
+
 class Clients(NamedTuple):
     sagemaker: Any
     logs: Any
@@ -52,7 +56,7 @@ def connect(region: Optional[str] = None) -> Clients:
     if session.get_credentials() is None:
         raise EnvironmentFailure("no AWS credentials found (environment, ~/.aws/credentials, AWS_PROFILE, SSO or an "
                                  "instance role): configure them, for example with `aws configure`")
-    config = botocore.config.Config(retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+    config = botocore.config.Config(retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
                                     user_agent_extra="sm-lint")
     make = lambda name: session.client(name, config=config)  # noqa: E731
     sts = make("sts")
@@ -68,7 +72,7 @@ def call(action: Callable[[], T], service: str, operation: str) -> T:
         return action()
     except botocore.exceptions.ClientError as error:
         if code_of(error) in DENIED:
-            raise EnvironmentFailure(denied(error, service, operation)) from None
+            raise AccessDenied(denied(error, service, operation)) from None
         raise
     except botocore.exceptions.NoCredentialsError:
         raise EnvironmentFailure("no AWS credentials found: configure them, for example with `aws configure`") from None

@@ -12,10 +12,10 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from sm_lint.errors import EnvironmentFailure
-from sm_lint.harness.sagemaker.aws import Clients, call, code_of, message_of, throttled
+from sm_lint.harness.sagemaker.aws import AccessDenied, Clients, call, code_of, message_of, throttled
 
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 TAG_RUN = "sm-lint:run"
@@ -46,15 +46,17 @@ class Refused(Exception):
 
 
 class Jobs:
-    def __init__(self, clients: Clients, run_id: str, poll_first: float = POLL_FIRST, poll_max: float = POLL_MAX,
-                 stop_poll: float = STOP_POLL) -> None:
+    def __init__(self, clients: Clients, run_id: str, poll_first: Optional[float] = None, poll_max: Optional[float] = None,
+                 stop_poll: Optional[float] = None) -> None:
         self.clients = clients
         self.run_id = run_id
         self.created: List[str] = []
         self.ended: Set[str] = set()
         self.stopped_by_us: Dict[str, float] = {}  # name -> monotonic time of our StopProcessingJob
         self.cancelled = threading.Event()
-        self.poll_first, self.poll_max, self.stop_poll = poll_first, poll_max, stop_poll
+        self.poll_first = POLL_FIRST if poll_first is None else poll_first
+        self.poll_max = POLL_MAX if poll_max is None else poll_max
+        self.stop_poll = STOP_POLL if stop_poll is None else stop_poll
         self._lock = threading.Lock()
         self._previous: Dict[int, Any] = {}
 
@@ -69,33 +71,41 @@ class Jobs:
                 break
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
         from sm_lint.harness.lifecycle import _hold_signals
 
         self.cancelled.set()
         held = _hold_signals()  # a second Ctrl-C must not cut the stopping short
         try:
-            self.stop_all()
+            failed = self.stop_all()
         finally:
             for signum, handler in held.items():
                 signal.signal(signum, handler)
             for signum, handler in self._previous.items():
                 signal.signal(signum, handler)
+        if failed:
+            words = (f"could not stop {', '.join(name for name, _ in failed)} ({failed[0][1]}); "
+                     "`sm-lint run --engine sagemaker --cleanup` stops it, and MaxRuntimeInSeconds ends it")
+            if error is None:
+                raise EnvironmentFailure(words)
+            import sys
 
-    def stop_all(self) -> List[str]:
-        """StopProcessingJob for every job of this run not seen ended; the names stopped."""
-        stopped = []
+            from sm_lint.terminal import printable
+
+            print(f"sm-lint: warning: {printable(words)}", file=sys.stderr)  # the error in flight is the one told
+
+    def stop_all(self) -> List[Tuple[str, str]]:
+        """StopProcessingJob for every job of this run not seen ended or stopped; the ones that
+        could not be stopped, with why (every job is tried)."""
+        failed: List[Tuple[str, str]] = []
         for name in list(self.created):
             if name in self.ended or name in self.stopped_by_us:
                 continue
             try:
                 self.stop(name)
-                stopped.append(name)
-            except EnvironmentFailure:
-                raise
-            except Exception:  # noqa: BLE001 - best effort for the others; MaxRuntimeInSeconds ends it
-                continue
-        return stopped
+            except Exception as problem:  # noqa: BLE001 - every job is tried; the caller tells the rest
+                failed.append((name, str(problem)))
+        return failed
 
     # -- the calls -----------------------------------------------------------------------------
     def tags(self, scenario: str) -> List[Dict[str, str]]:
@@ -115,9 +125,13 @@ class Jobs:
         try:
             reply = call(lambda: self.clients.sagemaker.create_processing_job(**request), "sagemaker",
                          "CreateProcessingJob")
-        except botocore.exceptions.ClientError as error:
+        except (botocore.exceptions.ClientError, AccessDenied) as error:
+            # The service answered no: there is no job to stop. (Without an answer the job may
+            # exist, and it stays on the list.)
             with self._lock:
-                self.ended.add(name)  # nothing to stop
+                self.ended.add(name)
+            if isinstance(error, AccessDenied):
+                raise
             raise Refused(code_of(error), message_of(error)) from None
         return str(reply.get("ProcessingJobArn", ""))
 
