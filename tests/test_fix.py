@@ -59,29 +59,122 @@ def test_shell_form_entrypoint_to_exec_form(tmp_path: Path, command: str, argv: 
     assert "SM101" not in result.stdout  # the remaining findings: none for the fixed rule
 
 
-@pytest.mark.parametrize("command, why", [
-    ("python $APP", "variable"),
-    ("python ${APP:-x}", "variable"),
-    ("python `which x`", "command substitution"),
-    ("python app.py | tee /log", "pipe"),
-    ("cd /app && python app.py", "`&&`"),
-    ("python app.py; echo done", "`;`"),
-    ("python app.py > /log 2>&1", "redirection"),
-    ("python /app/*.py", "glob"),
-    ("python app.py &", "`&`"),
-    ("(python app.py)", "subshell"),
-    ("FOO=1 python app.py", "assignment"),
-    ("python ~/app.py", "tilde"),
-    ("python \"$HOME/app.py\"", "variable"),
-    ("cd /app", "builtin"),
-    ("exec", "no command"),
+SH = ["/bin/sh", "-c"]
+
+
+@pytest.mark.parametrize("command, why, unsafe", [
+    ("python $APP", "variable", SH + ['exec python $APP "$@"', "sh"]),
+    ("python ${APP:-x}", "variable", SH + ['exec python ${APP:-x} "$@"', "sh"]),
+    ("python `which x`", "command substitution", SH + ['exec python `which x` "$@"', "sh"]),
+    ("python app.py | tee /log", "pipe", None),
+    ("cd /app && python app.py", "`&&`", SH + ['cd /app && exec python app.py "$@"', "sh"]),
+    ("python app.py; echo done", "`;`", None),  # `echo` is a builtin: exec needs /bin/echo
+    ("cd /app; python app.py", "`;`", SH + ['cd /app; exec python app.py "$@"', "sh"]),
+    ("python app.py > /log 2>&1", "redirection", SH + ['exec python app.py > /log 2>&1 "$@"', "sh"]),
+    ("python /app/*.py", "glob", SH + ['exec python /app/*.py "$@"', "sh"]),
+    ("python app.py &", "`&`", None),
+    ("(python app.py)", "subshell", None),
+    ("FOO=1 python app.py", "assignment", None),
+    ("python ~/app.py", "tilde", SH + ['exec python ~/app.py "$@"', "sh"]),
+    ("python \"$HOME/app.py\"", "variable", SH + ['exec python "$HOME/app.py" "$@"', "sh"]),
+    ("exec python $APP", "variable", SH + ['exec python $APP "$@"', "sh"]),
+    ("trap 'echo bye' EXIT; python $APP", "trap", None),
+    ("python $APP || python fallback.py", "`||`", None),
+    ("python $APP # run it", "variable", None),  # "$@" would land in the comment
+    ("cd /app", "builtin", None),
+    ("exec", "no command", None),
 ])
-def test_refusals_leave_the_file_alone(tmp_path: Path, command: str, why: str) -> None:
+def test_refusals_leave_the_file_alone(tmp_path: Path, command: str, why: str, unsafe: Optional[List[str]]) -> None:
     text = f"FROM python:3.11\nENTRYPOINT {command}\n"
     data, result = fix(tmp_path, text)
     assert data == text.encode()
-    assert "SM101 not fixed" in result.stderr and why in result.stderr, result.stderr
+    assert why in result.stderr, result.stderr
     assert result.returncode == 1 and "SM101" in result.stdout
+    if unsafe is None:
+        assert "SM101 not fixed" in result.stderr, result.stderr
+        data, result = fix(tmp_path, text, "--unsafe-fixes")
+        assert data == text.encode() and "SM101 not fixed" in result.stderr, result.stderr
+        return
+    # ruff's semantics: listed as available, applied only with --unsafe-fixes
+    assert "SM101 fixable with --unsafe-fixes" in result.stderr and "1 more with --unsafe-fixes" in result.stderr
+    data, result = fix(tmp_path, text, "--unsafe-fixes")
+    assert buildkit_argv(data.decode(), "ENTRYPOINT") == unsafe, result.stderr
+    assert "SM101 fixed" in result.stderr and "SM101" not in result.stdout and "SM105" not in result.stdout
+    again, result = fix(tmp_path, data.decode(), "--unsafe-fixes")
+    assert again == data and "fixed 0 finding(s)" in result.stderr
+
+
+def test_unsafe_fix_follows_the_shell_in_force(tmp_path: Path) -> None:
+    text = 'FROM python:3.11\nSHELL ["/bin/bash", "-o", "pipefail", "-c"]\nENTRYPOINT cd /app && python $APP\n'
+    data, _ = fix(tmp_path, text, "--unsafe-fixes")
+    assert buildkit_argv(data.decode(), "ENTRYPOINT") == [
+        "/bin/bash", "-o", "pipefail", "-c", 'cd /app && exec python $APP "$@"', "bash"]
+    text = 'FROM python:3.11\nSHELL ["pwsh", "-Command"]\nENTRYPOINT python $APP\n'
+    data, result = fix(tmp_path, text, "--unsafe-fixes")
+    assert data == text.encode() and "not a POSIX shell" in result.stderr, result.stderr
+
+
+def test_unsafe_cmd_that_runs_gets_exec_and_no_arguments(tmp_path: Path) -> None:
+    text = "FROM python:3.11\nCMD cd /app && python train.py --epochs $EPOCHS\n"
+    data, result = fix(tmp_path, text, "--unsafe-fixes")
+    assert buildkit_argv(data.decode(), "CMD") == SH + ["cd /app && exec python train.py --epochs $EPOCHS"]
+    assert result.returncode == 0, result.stdout
+    # Behind an ENTRYPOINT the CMD is arguments: a shell's words make no sense there in either form.
+    text = 'FROM python:3.11\nENTRYPOINT ["python", "x.py"]\nCMD input $IN\n'
+    data, result = fix(tmp_path, text, "--unsafe-fixes")
+    assert data == text.encode() and "ENTRYPOINT on line 2" in result.stderr, result.stderr
+
+
+def test_unsafe_fixes_needs_fix_or_diff(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11\nENTRYPOINT python $APP\n")
+    result = sm_lint("--unsafe-fixes", "Dockerfile", cwd=tmp_path)
+    assert result.returncode == 2 and "--unsafe-fixes goes with --fix or --diff" in result.stderr
+
+
+def script_image(tmp_path: Path, script: bytes, entrypoint: str = '["/usr/local/bin/entry.sh"]') -> Path:
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM python:3.11\nCOPY entry.sh /usr/local/bin/entry.sh\nENTRYPOINT {entrypoint}\n")
+    path = tmp_path / "entry.sh"
+    path.write_bytes(script)
+    path.chmod(0o755)
+    return path
+
+
+def test_sm105_exec_added_to_the_entrypoint_scripts_last_command(tmp_path: Path) -> None:
+    script = script_image(tmp_path, b'#!/bin/sh\r\nset -e\r\ncd /app || exit 1\r\npython train.py "$@"\r\n# done\r\n')
+    before = script.read_bytes()
+    result = sm_lint("--fix", "Dockerfile", cwd=tmp_path)
+    assert script.read_bytes() == before and result.returncode == 1 and "SM105" in result.stdout
+    assert "SM105 fixable with --unsafe-fixes: `exec` added to line 4 of the entrypoint script entry.sh" \
+        in result.stderr, result.stderr
+    result = sm_lint("--diff", "--unsafe-fixes", "Dockerfile", cwd=tmp_path)
+    assert result.returncode == 1 and '+exec python train.py "$@"' in result.stdout and script.read_bytes() == before
+    result = sm_lint("--fix", "--unsafe-fixes", "Dockerfile", cwd=tmp_path)
+    assert script.read_bytes() == before.replace(b"python train.py", b"exec python train.py")
+    assert result.returncode == 0 and "SM105" not in result.stdout, result.stdout + result.stderr
+    assert script.stat().st_mode & 0o777 == 0o755
+    result = sm_lint("--fix", "--unsafe-fixes", "Dockerfile", cwd=tmp_path)
+    assert "fixed 0 finding(s)" in result.stderr
+
+
+@pytest.mark.parametrize("script, why", [
+    (b"#!/bin/sh\ntrap 'rm -f /tmp/lock' EXIT\npython train.py\n", "trap"),
+    (b"#!/bin/sh\npython train.py | tee /log\n", "pipeline"),
+    (b"#!/bin/sh\nrun() { python train.py; }\nrun\n", "function"),
+    (b"#!/bin/sh\nif true; then\n  python train.py\nfi\n", "not a simple command"),
+    (b"#!/bin/sh\nwhile true; do python train.py; done\n", "not a simple command"),
+])
+def test_sm105_script_fix_refused(tmp_path: Path, script: bytes, why: str) -> None:
+    path = script_image(tmp_path, script)
+    result = sm_lint("--fix", "--unsafe-fixes", "Dockerfile", cwd=tmp_path)
+    assert path.read_bytes() == script and "SM105 not fixed" in result.stderr and why in result.stderr, result.stderr
+
+
+def test_sm105_inline_shell_code(tmp_path: Path) -> None:
+    text = 'FROM python:3.11\nENTRYPOINT ["/bin/sh", "-c", "cd /app && python serve.py"]\n'
+    data, result = fix(tmp_path, text, "--unsafe-fixes")
+    assert buildkit_argv(data.decode(), "ENTRYPOINT") == SH + ["cd /app && exec python serve.py"], result.stderr
+    assert result.returncode == 0, result.stdout
 
 
 def test_cmd_with_exec_form_entrypoint(tmp_path: Path) -> None:

@@ -81,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
                         "changes).")
     p.add_argument("--fix-all-stages", action="store_true",
                    help="Also fix named build stages that the final image does not use.")
+    p.add_argument("--unsafe-fixes", action="store_true",
+                   help="With --fix or --diff, also apply the fixes that change what runs: shell code to "
+                        "[\"/bin/sh\", \"-c\", \"... exec PROGRAM\"] (SM101, SM102), `exec` before an entrypoint "
+                        "script's last command (SM105). Without it they are listed, not applied.")
     image = p.add_argument_group("Built image")
     image.add_argument("--image", metavar="IMAGE",
                        help="Also check the image built from the Dockerfile (as sm-lint inspect): its name or id "
@@ -112,16 +116,18 @@ def main(argv: Sequence[str]) -> int:
             max_file_size=None if args.max_file_size is None else parse_size(args.max_file_size, "--max-file-size"),
             profile=args.profile,
         )
-        if args.fix or args.diff or args.fix_all_stages:
+        if args.fix or args.diff or args.fix_all_stages or args.unsafe_fixes:
             if args.image is not None:
                 raise UsageError("--fix and --diff work on Dockerfiles only: leave out --image")
             if args.fix and args.diff:
                 raise UsageError("--fix writes the files and --diff writes nothing: give one of them")
             if not (args.fix or args.diff):
-                raise UsageError("--fix-all-stages goes with --fix or --diff")
+                raise UsageError(f"{'--fix-all-stages' if args.fix_all_stages else '--unsafe-fixes'} goes with "
+                                 "--fix or --diff")
             from sm_lint.fix import report_fixes, run_fix
 
-            outcomes = run_fix(args.paths, options, catalogue, write_files=args.fix, all_stages=args.fix_all_stages)
+            outcomes = run_fix(args.paths, options, catalogue, write_files=args.fix, all_stages=args.fix_all_stages,
+                               unsafe=args.unsafe_fixes)
             report_fixes(outcomes, diff=args.diff)
             if args.diff:
                 return EXIT_FINDINGS if any(o.changed for o in outcomes) else EXIT_OK

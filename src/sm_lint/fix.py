@@ -12,15 +12,35 @@ and trailing whitespace and its continuation escape, and its words become JSON s
 comments and blank lines inside a continuation, the escape directive, the keyword's spelling and
 every line ending stay byte for byte. The result is parsed again and must hold exactly the
 intended argv with every other instruction unchanged, or nothing is written.
+
+Unsafe fixes (applied only with `--unsafe-fixes`, listed as available otherwise, as ruff does) change
+what runs, in shapes where the change is the one the rule asks for and nothing else:
+- SM101/SM102 whose command needs a shell (variables, `&&`, `;`, redirections): the instruction
+  becomes the SHELL in force in exec form with `exec` before the last command, `["/bin/sh", "-c",
+  "cd /app && exec python app.py"]`, so the program replaces the shell. Only when the text is one
+  line of simple commands joined by `&&` or `;` (no pipes, `||`, `&`, subshells, groups, compound
+  commands, heredocs, comments), the last one starts with a literal program that is not a builtin,
+  keyword or assignment, no trap is set, and the SHELL is a POSIX shell run with `-c`. An ENTRYPOINT
+  also gets `"$@"` after the last command and `sh` as `$0`, so ContainerArguments and CMD reach the
+  program (the loss SM101 reports): refused when a CMD would then become arguments. A CMD gets no
+  `"$@"` (arguments replace it), and is refused behind an ENTRYPOINT of the Dockerfile.
+- SM105 of an entrypoint script that the build context holds: `exec ` before the script's last
+  command, when that is a top-level simple command as above (after `&&` or `;` or on its own line)
+  and the script sets no trap (an EXIT trap would no longer run) and defines no function of that name.
+The shell analysis (dockerfile/shell) is the judge: the rewritten text must parse to the same
+commands with `exec` (and `"$@"`) added to the last one, and for SM105 pid1.analyse must then find
+the program PID 1; otherwise the fix is refused.
 """
 from __future__ import annotations
 
 import difflib
 import io
 import json
+import os
 import re
 import shlex
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from sm_lint.dockerfile.lex import GO_SPACE
 from sm_lint.dockerfile.parser import parse
@@ -30,9 +50,12 @@ from sm_lint.findings import Finding
 if TYPE_CHECKING:
     from sm_lint.catalogue import Catalogue
     from sm_lint.check import CheckOptions
+    from sm_lint.dockerfile.stages import Build
+    from sm_lint.profiles import Profile
 
-RULES = ("SM101", "SM102", "SM103")
-_KEYWORDS = {"SM101": ("ENTRYPOINT",), "SM102": ("CMD",), "SM103": ("ENTRYPOINT", "CMD", "RUN", "SHELL")}
+RULES = ("SM101", "SM102", "SM103", "SM105")
+_KEYWORDS = {"SM101": ("ENTRYPOINT",), "SM102": ("CMD",), "SM103": ("ENTRYPOINT", "CMD", "RUN", "SHELL"),
+             "SM105": ("ENTRYPOINT", "CMD")}
 # Shells whose `-c TEXT` splits a simple command into words the way POSIX sh does.
 _SH = frozenset(("sh", "bash", "dash", "ash", "ksh", "mksh", "busybox"))
 # Outside quotes these make the shell do something other than split words.
@@ -52,6 +75,9 @@ _NOT_PROGRAMS = frozenset(
     ". : source alias bg break builtin cd command continue declare eval exec exit export fg getopts "
     "hash jobs let local read readonly return set shift shopt times trap type typeset ulimit umask "
     "unalias unset wait".split())
+# Builtins that usually also exist as programs: `exec echo` needs /bin/echo, which FROM-scratch or
+# distroless images may lack.
+_ALSO_BUILTINS = frozenset("echo printf test [ true false pwd kill".split())
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -65,6 +91,10 @@ class Outcome(NamedTuple):
     new: str
     fixed: Tuple[str, ...]  # "LINE: RULE what was done"
     skipped: Tuple[str, ...]  # "LINE: RULE not fixed: why"
+    unsafe: Tuple[str, ...] = ()  # "LINE: RULE what --unsafe-fixes would do" (not applied)
+    # Other files the fixes rewrite (SM105: the entrypoint script in the build context): their own
+    # Outcomes, with the notes kept on the Dockerfile's.
+    others: Tuple["Outcome", ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -187,6 +217,141 @@ def _json_array(items: Sequence[str]) -> str:
     return "[" + ", ".join(json.dumps(item, ensure_ascii=False) for item in items) + "]"
 
 
+# --- unsafe: `exec` before the last command of shell code ----------------------------------------
+
+
+def _shell_ast(text: str) -> tuple:
+    from sm_lint.dockerfile.shell.parser import _parse  # the project's shell parser: the judge here
+
+    return _parse(text)
+
+
+def _top_commands(ast: tuple) -> List[tuple]:
+    """The commands of the and-or lists of `ast` when they are joined by `&&` only, in the foreground."""
+    nodes = []
+    for andor, background in ast[1]:
+        if background:
+            raise Refused("the command runs something in the background (`&`)")
+        for op, pipeline in andor[1]:
+            if op not in ("", "&&"):
+                raise Refused(f"the command uses `{op}`, after which the last command may not be the one that runs")
+            if len(pipeline[1]) != 1 or pipeline[2]:
+                raise Refused("the command has a pipeline, whose commands run in subshells")
+            nodes.append(pipeline[1][0])
+    if not nodes:
+        raise Refused("there is no command")
+    return nodes
+
+
+def _walk(node: Any):  # type: ignore[no-untyped-def]
+    """Every tuple inside an AST node (nested lists, substitutions and bodies included)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            if isinstance(item, tuple) and item and isinstance(item[0], str):
+                yield item
+            stack.extend(item)
+
+
+def _with_last(ast: tuple, node: tuple) -> tuple:
+    """`ast` with its last top-level command replaced by `node`."""
+    items = list(ast[1])
+    andor, background = items[-1]
+    pairs = list(andor[1])
+    op, pipeline = pairs[-1]
+    pairs[-1] = (op, (pipeline[0], [node], pipeline[2]))
+    items[-1] = ((andor[0], pairs), background)
+    return (ast[0], items)
+
+
+_ARGS_WORD: Optional[Any] = None
+
+
+def _args_word() -> Any:
+    """How the parser holds `"$@"`."""
+    global _ARGS_WORD
+    if _ARGS_WORD is None:
+        _ARGS_WORD = _top_commands(_shell_ast('x "$@"'))[0][2][1]
+    return _ARGS_WORD
+
+
+def exec_last(text: str, pass_args: bool = False, one_line: bool = True) -> str:
+    """`text` with `exec ` before its last command (and ` "$@"` after it with `pass_args`), in the
+    shapes where that changes nothing but which process runs the program (module docstring)."""
+    if one_line and ("\n" in text or "\r" in text):
+        raise Refused("the command spans several lines")
+    ast = _shell_ast(text)
+    if not ast[1]:
+        raise Refused("there is no command")
+    # Only the last and-or list decides what runs last: `a || true; cd /x && exec b` is fine.
+    last = _top_commands(("L", ast[1][-1:]))[-1]
+    if last[0] != "S":
+        raise Refused("the last command is not a simple command (a subshell, group, loop or `if`)")
+    _, assigns, words, redirects, _line = last
+    if assigns:
+        raise Refused("the last command starts with a variable assignment")
+    if not words or not isinstance(words[0], str):
+        raise Refused("the last command's program is not a literal word")
+    if any(op.endswith(("<<", "<<-")) for op, _ in redirects):
+        raise Refused("the last command has a heredoc")
+    functions = {node[1] for node in _walk(ast) if node[0] == "fn"}
+    for node in _walk(ast):
+        if node[0] == "S" and node[2][:1] == ["trap"]:
+            raise Refused("the code sets a trap, which `exec` would drop (an EXIT trap would no longer run)")
+    program = words[0]
+    if program in functions:
+        raise Refused(f"`{program}` is a function of the script, which `exec` cannot run")
+    already = program == "exec"
+    if not already and program in _NOT_PROGRAMS:
+        raise Refused(f"`{program}` is shell syntax or a shell builtin, not a program")
+    if program in _ALSO_BUILTINS:
+        raise Refused(f"`{program}` is a shell builtin: `exec` would need a program of that name on PATH")
+    if already and not pass_args:
+        raise Refused("the last command already starts with `exec`")
+    if already and (len(words) == 1 or not isinstance(words[1], str) or words[1].startswith("-")):
+        raise Refused("the last command is `exec` without a literal program")
+    offset = _last_command_offset(text, program)
+    new = text if already else text[:offset] + "exec " + text[offset:]
+    if pass_args:
+        body = new.rstrip(" \t\r\n")
+        new = body + ' "$@"' + new[len(body):]
+    expected_words = list(words) if already else ["exec", *words]
+    if pass_args:
+        expected_words.append(_args_word())
+    expected = _with_last(ast, ("S", assigns, expected_words, redirects, _line))
+    if _shell_ast(new) != expected:
+        raise Refused("the shell analysis does not read the rewritten command as the same commands with `exec`")
+    return new
+
+
+def _last_command_offset(text: str, program: str) -> int:
+    """Where the last command's first word starts: the last word token that starts a command."""
+    from sm_lint.dockerfile.shell.lexer import _E, _N, _O, _W, _Lexer, _compile_patterns
+    import sm_lint.dockerfile.shell.lexer as lexer
+
+    if not lexer._compiled:
+        _compile_patterns()
+    tokens = _Lexer(text, None, 0, 0).run()[0]
+    offset = None
+    previous = None
+    for token in tokens:
+        if token[0] == _W and (previous is None or previous[0] in (_N, _O)):
+            offset = token[2]
+        if token[0] != _E:
+            previous = token
+    if offset is None or not text.startswith(program, offset):
+        raise Refused("the last command could not be found in the text")
+    return offset
+
+
+def _shell_prefix(shell: Sequence[str]) -> List[str]:
+    """The SHELL in force, when it is a POSIX shell given code with `-c` as its last option."""
+    if not shell or shell[-1] != "-c" or shell[0].rsplit("/", 1)[-1] not in _SH:
+        raise Refused(f"the SHELL in force ({json.dumps(list(shell))}) is not a POSIX shell run with `-c`")
+    return list(shell)
+
+
 # --- mapping an instruction to its source lines -------------------------------------------------
 
 
@@ -283,8 +448,19 @@ def split_lines(text: str) -> List[str]:
     return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
-def plan(path: str, text: str, findings: Sequence[Finding], unused_stage_lines: Sequence[int] = ()) -> Outcome:
-    """Apply every safe fix to `text` for `findings` (those of one file)."""
+class Facts(NamedTuple):
+    """What the unsafe fixes need besides the text: the stage model (the SHELL in force, the final
+    image's ENTRYPOINT and CMD), the build context (SM105's script) and the profile."""
+
+    model: Optional["Build"] = None
+    context_dir: Optional[Path] = None
+    profile: Optional["Profile"] = None
+
+
+def plan(path: str, text: str, findings: Sequence[Finding], *, unsafe: bool = False,
+         facts: Facts = Facts()) -> Outcome:
+    """Apply every safe fix (and with `unsafe` every unsafe one) to `text` for `findings` (those
+    of one file); unsafe fixes not applied are listed in `Outcome.unsafe`."""
     mine = [f for f in findings if f.location.path == path]
     if any(f.rule == "SM100" for f in mine):
         return Outcome(path, text, text, (), tuple(f"{f.location.line}: {f.rule} not fixed: the file's parse is in "
@@ -299,6 +475,8 @@ def plan(path: str, text: str, findings: Sequence[Finding], unused_stage_lines: 
     by_line = {ins.start_line: ins for ins in parsed.instructions}
     fixed: List[str] = []
     skipped: List[str] = []
+    available: List[str] = []
+    others: List[Outcome] = []
     edits: Dict[int, Tuple[Dict[int, str], List[str], str]] = {}
     for line, rule in wanted:
         ins = by_line.get(line)
@@ -308,11 +486,32 @@ def plan(path: str, text: str, findings: Sequence[Finding], unused_stage_lines: 
             if rule == "SM103":
                 new, argv = _rewrite_json_like(lines, ins, escape)
                 what = f"{ins.keyword} written as valid JSON"
+            elif rule == "SM105":
+                new, argv, what, script = _fix_pid1_shell(path, lines, ins, escape, parsed, facts)
+                if not unsafe:
+                    available.append(f"{line}: {rule} {what}")
+                    continue
+                if script is not None:
+                    others.append(script)
+                    fixed.append(f"{line}: {rule} fixed: {what}")
+                    continue
             else:
                 if rule == "SM101":
                     _no_cmd_after(parsed, ins)
-                new, argv = _rewrite_shell_form(lines, ins, escape)
-                what = f"{ins.keyword} to exec form {_json_array(argv)}"
+                try:
+                    new, argv = _rewrite_shell_form(lines, ins, escape)
+                    what = f"{ins.keyword} to exec form {_json_array(argv)}"
+                except Refused as safe_refusal:
+                    try:
+                        new, argv = _rewrite_via_shell(lines, ins, escape, rule, parsed, facts)
+                    except Refused as unsafe_refusal:
+                        raise Refused(f"{safe_refusal}; the unsafe fix does not apply either: {unsafe_refusal}") \
+                            from None
+                    what = f"{ins.keyword} to exec form {_json_array(argv)} ({safe_refusal.args[0].split(' (', 1)[0]}: " \
+                           "the shell stays, `exec` makes the program PID 1)"
+                    if not unsafe:
+                        available.append(f"{line}: {rule} {what}")
+                        continue
         except Refused as why:
             skipped.append(f"{line}: {rule} not fixed: {why}")
             continue
@@ -329,8 +528,115 @@ def plan(path: str, text: str, findings: Sequence[Finding], unused_stage_lines: 
         problem = _verify(parsed, new_text, {start: argv for start, (_, argv, _) in edits.items()})
         if problem:
             return Outcome(path, text, text, (), tuple(skipped) + tuple(
-                f"{note.split(' fixed: ', 1)[0]} not fixed: {problem}" for _, _, note in edits.values()))
-    return Outcome(path, text, new_text, tuple(fixed), tuple(skipped))
+                f"{note.split(' fixed: ', 1)[0]} not fixed: {problem}" for _, _, note in edits.values()),
+                tuple(available))
+    return Outcome(path, text, new_text, tuple(sorted(fixed, key=_line_key)), tuple(skipped), tuple(available),
+                   tuple(others))
+
+
+def _line_key(note: str) -> int:
+    return int(note.split(":", 1)[0])
+
+
+def _step_of(model: Optional["Build"], ins: Instruction) -> Any:
+    for stage in model.stages if model else ():
+        for step in stage.steps:
+            if step.instruction.start_line == ins.start_line:
+                return step
+    raise Refused("the build stages could not be modelled (see the other findings)")
+
+
+def _rewrite_via_shell(lines: List[str], ins: Instruction, escape: str, rule: str, parsed: ParsedDockerfile,
+                       facts: Facts) -> Tuple[Dict[int, str], List[str]]:
+    """Unsafe SM101/SM102: the SHELL in force in exec form, `exec` before the last command; an
+    ENTRYPOINT also passes its arguments on (`"$@"`, with `sh` as `$0`)."""
+    if ins.flags:
+        raise Refused(f"the instruction has flags ({' '.join(ins.flags)})")
+    if ins.start_line != ins.end_line:
+        raise Refused("the instruction spans several lines")
+    prefix = _shell_prefix(_step_of(facts.model, ins).shell)
+    if rule == "SM102":
+        entrypoints = [i.start_line for i in parsed.instructions if i.keyword == "ENTRYPOINT"
+                       and not (i.json and not i.value)]
+        if entrypoints:
+            raise Refused(f"the ENTRYPOINT on line {entrypoints[-1]} may receive this CMD as its arguments, "
+                          "and a shell's words make no sense there in either form")
+        argv = prefix + [exec_last(ins.args)]
+    else:
+        argv = prefix + [exec_last(ins.args, pass_args=True), prefix[0].rsplit("/", 1)[-1]]
+    pieces, _ = _pieces(lines, ins, escape)
+    piece = pieces[0]
+    if not piece.body.endswith(ins.args):
+        raise Refused("the argument could not be found on the instruction's line")
+    prefix_text = piece.body[:len(piece.body) - len(ins.args)]
+    return {piece.index: piece.head + prefix_text + _json_array(argv) + piece.tail}, argv
+
+
+def _fix_pid1_shell(path: str, lines: List[str], ins: Instruction, escape: str, parsed: ParsedDockerfile,
+                    facts: Facts) -> Tuple[Dict[int, str], List[str], str, Optional[Outcome]]:
+    """Unsafe SM105: `exec` before the last command of the shell that stays PID 1: in the
+    entrypoint script of the build context (a new Outcome for that file), or in the `sh -c` code
+    of an exec-form ENTRYPOINT/CMD (an edit of the instruction)."""
+    # The check's own lookups (checks/command.py), so the fix finds exactly what SM105 looked at.
+    from sm_lint import pid1
+    from sm_lint.dockerfile import build_context
+    from sm_lint.dockerfile.checks.command import _base_shell, _effective_argv, _entrypoint_script
+    from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
+
+    model = facts.model
+    final = model.final if model else None
+    if final is None:
+        raise Refused("the build stages could not be modelled (see the other findings)")
+    argv, setter = _effective_argv(final.entrypoint, final.cmd)
+    if setter is None or setter.instruction.start_line != ins.start_line or not setter.exec_form:
+        raise Refused("only the final image's exec-form ENTRYPOINT/CMD is fixed")
+    ctx = LintContext(path, parsed, model, "auto", facts.context_dir, facts.profile)
+    program = argv[0].rsplit("/", 1)[-1]
+    signal = ctx.profile.stop_signal[3:]
+    if is_shell(program) and argv[1:2] == ("-c",) and len(argv) > 2:
+        if ins.flags or ins.start_line != ins.end_line:
+            raise Refused("the instruction spans several lines or has flags")
+        if len(ins.value) < 3 or ins.value[2] != argv[2]:
+            raise Refused("the `-c` code is not in this instruction (it comes from the CMD)")
+        code = exec_last(argv[2])
+        verdict = pid1.analyse(code, inline=True, shell=pid1.shell_named(program, _base_shell(ctx)).name, signal=signal)
+        if verdict.kind != pid1.PROGRAM:
+            raise Refused("with `exec` added, the shell would still run other work as its child")
+        pieces, _ = _pieces(lines, ins, escape)
+        piece = pieces[0]
+        start = piece.body.find("[")
+        if start < 0:
+            raise Refused("the JSON array could not be found on the instruction's line")
+        new_argv = [code if index == 2 else item for index, item in enumerate(ins.value)]
+        return ({piece.index: piece.head + piece.body[:start] + _json_array(new_argv) + piece.tail}, new_argv,
+                f"`exec` added in the `{program} -c` code: {json.dumps(code, ensure_ascii=False)}", None)
+    found = _entrypoint_script(argv, program, final, ctx)
+    if found is None:
+        raise Refused("the entrypoint script is not in the build context")
+    script_path, (_, copy) = found
+    origin = ctx.image_file_origin(final, script_path)
+    if origin is None or copy.heredoc is not None or facts.context_dir is None:
+        raise Refused(f"the entrypoint script {script_path} is not a file of the build context")
+    host = build_context.resolve(facts.context_dir, origin[0])
+    if host is None:
+        raise Refused(f"the entrypoint script {script_path} is not a file of the build context")
+    try:
+        with open(host, "rb") as handle:
+            old = handle.read(build_context.MAX_BYTES + 1).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise Refused(f"the entrypoint script {host} cannot be read as UTF-8 text ({error})") from None
+    interpreter = program if is_shell(program) else shebang_shell(old)
+    if interpreter is None:
+        raise Refused(f"the entrypoint script {script_path} is not a shell script")
+    new = exec_last(old, one_line=False)
+    verdict = pid1.analyse(new, inline=False, shell=pid1.shell_named(interpreter, _base_shell(ctx)).name,
+                           signal=signal)
+    if verdict.kind != pid1.PROGRAM:
+        raise Refused("with `exec` added, the script would still run other work as the shell's child")
+    changed = next(i for i, (a, b) in enumerate(zip(old.split("\n"), new.split("\n"))) if a != b) + 1
+    shown = os.path.relpath(host)
+    return {}, [], f"`exec` added to line {changed} of the entrypoint script {shown} ({script_path} in the image)", \
+        Outcome(shown, old, new, (), ())
 
 
 def _no_cmd_after(parsed: ParsedDockerfile, ins: Instruction) -> None:
@@ -390,10 +696,12 @@ def write(path: str, outcome: Outcome) -> None:
 
 
 def run_fix(paths: List[str], options: "CheckOptions", catalogue: "Catalogue", *, write_files: bool,
-            all_stages: bool) -> List[Outcome]:
+            all_stages: bool, unsafe: bool = False) -> List[Outcome]:
     """Plan (and with `write_files`, write) the fixes of every file; the findings decide what is
-    fixed, so ignores, pragmas and --target count as they do for `check`."""
-    from sm_lint.check import _Settings, discover, read_dockerfile, run_check
+    fixed, so ignores, pragmas and --target count as they do for `check`. The list holds each
+    Dockerfile's Outcome, then those of the other files fixed (entrypoint scripts), each once."""
+    from sm_lint.check import _context_dir, _Settings, discover, read_dockerfile, run_check
+
     from sm_lint.errors import UsageError
 
     files = discover(paths)
@@ -401,18 +709,39 @@ def run_fix(paths: List[str], options: "CheckOptions", catalogue: "Catalogue", *
         raise UsageError("--fix and --diff need files: standard input cannot be rewritten")
     findings = list(run_check(files, options, catalogue).findings)
     layered = _Settings(options, catalogue)
-    outcomes = []
+    outcomes: List[Outcome] = []
+    others: Dict[str, Outcome] = {}
     for path in files:
-        text = read_dockerfile(path, layered.for_file(path).max_file_size)
+        settings = layered.for_file(path)
+        text = read_dockerfile(path, settings.max_file_size)
         mine = [f for f in findings if f.location.path == path]
         if all_stages and not any(f.rule == "SM100" for f in mine):
             for name in _stage_names(text):
                 mine.extend(run_check([path], options._replace(target=name), catalogue).findings)
-        outcome = plan(path, text, mine)
+        outcome = plan(path, text, mine, unsafe=unsafe, facts=_facts(text, settings, _context_dir(path, settings, options)))
         if write_files and outcome.changed:
             write(path, outcome)
+        for other in outcome.others:
+            if other.path in others:  # another Dockerfile's fix already rewrote this script
+                continue
+            others[other.path] = other
+            if write_files and other.changed:
+                with open(other.path, "r+b") as handle:  # a shell script: dockerfile-parse has no business here
+                    handle.write(other.new.encode("utf-8"))
+                    handle.truncate()
         outcomes.append(outcome)
-    return outcomes
+    return outcomes + list(others.values())
+
+
+def _facts(text: str, settings: Any, context_dir: Optional[Path]) -> Facts:
+    from sm_lint.dockerfile.stages import BuildError, build
+    from sm_lint.profiles import get as get_profile
+
+    try:
+        model = build(parse(text), dict(settings.build_args), settings.target, settings.platform)
+    except (DockerfileSyntaxError, BuildError):
+        model = None
+    return Facts(model, context_dir, get_profile(settings.profile))
 
 
 def _stage_names(text: str) -> List[str]:
@@ -436,11 +765,17 @@ def report_fixes(outcomes: Sequence[Outcome], *, diff: bool) -> None:
         for note in outcome.fixed:
             line, _, rest = note.partition(": ")
             sys.stderr.write(f"{outcome.path}:{line}: {rest.replace(' fixed: ', f' {verb}: ', 1)}\n")
+        for note in outcome.unsafe:
+            line, _, rest = note.partition(": ")
+            rule, _, what = rest.partition(" ")
+            sys.stderr.write(f"{outcome.path}:{line}: {rule} fixable with --unsafe-fixes: {what}\n")
         for note in outcome.skipped:
             line, _, rest = note.partition(": ")
             sys.stderr.write(f"{outcome.path}:{line}: {rest}\n")
     count = sum(len(o.fixed) for o in outcomes)
     files = sum(1 for o in outcomes if o.changed)
     left = sum(len(o.skipped) for o in outcomes)
-    sys.stderr.write(f"sm-lint: {verb} {count} finding(s) in {files} file(s); {left} fixable-looking finding(s) "
-                     "left as they are\n")
+    hidden = sum(len(o.unsafe) for o in outcomes)
+    more = f"; {hidden} more with --unsafe-fixes" if hidden else ""
+    sys.stderr.write(f"sm-lint: {verb} {count} finding(s) in {files} file(s){more}; {left} fixable-looking "
+                     "finding(s) left as they are\n")

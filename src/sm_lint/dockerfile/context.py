@@ -85,12 +85,27 @@ class LintContext:
 
     def read_image_file(self, stage: Stage, path: str) -> Optional[Tuple[str, Copy]]:
         """The text of `path` in `stage`'s image when a COPY/ADD from the context or a heredoc put it there."""
+        found = self.image_file_origin(stage, path)
+        if found is None:
+            return None
+        source, copy = found
+        if copy.heredoc is not None:
+            return copy.heredoc.content, copy
+        assert self.context_dir is not None
+        # Inside the context root only, links resolved as BuildKit does (build_context.py).
+        text = build_context.read_text(self.context_dir, source)
+        return None if text is None else (text, copy)
+
+    def image_file_origin(self, stage: Stage, path: str) -> Optional[Tuple[str, Copy]]:
+        """Where `path` in `stage`'s image comes from: (its source in the build context, the COPY/ADD),
+        or ("", the COPY) for a heredoc; None when the Dockerfile does not show it coming from either
+        (an external image, a URL, no context). `check --fix` edits the source (SM105)."""
         copy = stage.source_of(path)
         seen = 0
         while copy is not None and seen < 16:  # follow COPY --from chains between stages
             seen += 1
             if copy.heredoc is not None:
-                return copy.heredoc.content, copy
+                return "", copy
             source = copy.source
             if copy.into_dir:
                 source = source.rstrip("/") + path[len(copy.destination.rstrip("/")):]
@@ -102,9 +117,7 @@ class LintContext:
                 continue
             if copy.from_ref is not None or self.context_dir is None or "://" in source:
                 return None
-            # Inside the context root only, links resolved as BuildKit does (build_context.py).
-            text = build_context.read_text(self.context_dir, source)
-            return None if text is None else (text, copy)
+            return source, copy
         return None
 
 
