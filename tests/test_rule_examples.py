@@ -22,7 +22,7 @@ from sm_lint.image.checks import CHECKS as IMAGE_CHECKS
 from sm_lint.inspect_command import InspectOptions, run_inspect
 from sm_lint.gate_command import BUILD_RULE
 from sm_lint.image.build import build
-from sm_lint.run_command import SCENARIO_RULES, RunOptions, expand_scenarios, run_harness
+from sm_lint.run_command import SCENARIO_RULES, RunOptions, run_harness
 
 CATALOGUE = Catalogue.load()
 
@@ -106,19 +106,26 @@ def _run(example: Example, tmp_path: Path, profile: Optional[str] = None) -> Lis
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
 
-def _run_container(example: Example, tmp_path: Path, client: Any, docker_host: Optional[str] = None) -> List[str]:
+def _run_container(example: Example, tmp_path: Path, client: Any, docker_host: Optional[str] = None,
+                   profile: str = "processing") -> List[str]:
     """A `container` example is a FROM-scratch Dockerfile (busybox in its context, plus the page's
-    `file=` blocks), built and run by the harness; the fence's attributes are `sm-lint run` flags."""
+    `file=` blocks), built and run by the harness under the example's profile; the fence's
+    attributes are `sm-lint run` flags (`payload=NAME` names one of the page's files)."""
     image = build_image(client, example.text, dict(example.files))
     options = dict(example.options)
     number = lambda key, kind: kind(options[key]) if key in options else None  # noqa: E731
     config_file = tmp_path / ".sm-lint.toml"
     config_file.write_text("")
+    payload = None
+    if "payload" in options:
+        payload = tmp_path / options["payload"]
+        payload.write_text(dict(example.files)[options["payload"]])
     run_options = RunOptions(
         overrides=Overrides(instance_type=options.get("instance-type"), max_runtime=number("max-runtime", int)),
-        scenarios=expand_scenarios([options.get("scenario", "completion")]), config_file=config_file,
-        grace=number("grace", float) or 10.0, stop_after=number("stop-after", float) or 2.0,
-        expect_gpus=number("expect-gpus", int), docker_host=docker_host)
+        scenarios=tuple(options.get("scenario", "completion").split(",")), config_file=config_file,
+        grace=number("grace", float), stop_after=number("stop-after", float) or 2.0,
+        expect_gpus=number("expect-gpus", int), docker_host=docker_host, profile=profile,
+        startup_timeout=number("startup-timeout", float), payload=str(payload) if payload else None)
     result = run_harness(image, run_options, CATALOGUE)
     return [f"{f.rule}:{f.location.line}: {f.message}" for f in result.findings]
 
@@ -161,9 +168,10 @@ def test_engine_rule_example(rule: Rule, example: Example, tmp_path: Path, docke
     if dict(example.options).get("scenario") == "gpu":
         # A throwaway engine that runs the GPU double (tests/gpu_double); never the main one.
         gpu_client = request.getfixturevalue("gpu_client")
-        _judge(rule, example, _run_container(example, tmp_path, gpu_client, request.getfixturevalue("gpu_engine")))
+        _judge(rule, example, _run_container(example, tmp_path, gpu_client, request.getfixturevalue("gpu_engine"),
+                                             rule.example_profile(example)))
         return
-    _judge(rule, example, _run_container(example, tmp_path, docker_client))
+    _judge(rule, example, _run_container(example, tmp_path, docker_client, profile=rule.example_profile(example)))
 
 
 @pytest.mark.parametrize("rule", list(CATALOGUE), ids=lambda r: r.id)
