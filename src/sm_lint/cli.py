@@ -434,6 +434,11 @@ def gate(
     platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to pick from a multi-platform index."),
     insecure_registry: List[str] = typer.Option([], "--insecure-registry", metavar="HOST[:PORT]", help="Allow plain HTTP (and unverified TLS) for this registry (repeatable)."),
     ca_cert: Optional[Path] = typer.Option(None, "--ca-cert", metavar="FILE", help="Also trust this CA (PEM) for registry TLS."),
+    engine: Optional[Engine] = typer.Option(None, "--engine", help="Where the harness runs: docker or sagemaker (real Processing jobs, billed) (default: docker; engine in config)."),
+    role: Optional[str] = typer.Option(None, "--role", metavar="ROLE_ARN", help="With --engine sagemaker: the jobs' execution role."),
+    region: Optional[str] = typer.Option(None, "--region", metavar="REGION", help="With --engine sagemaker: the AWS region."),
+    s3_prefix: Optional[str] = typer.Option(None, "--s3-prefix", metavar="S3URI", help="With --engine sagemaker: where local job folders go through S3."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N", help="With --engine sagemaker: scenarios run as jobs at once (default: 1)."),
     format: Format = typer.Option("text", "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report here instead of stdout."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that fails the gate (default: warning)."),
@@ -455,7 +460,8 @@ def gate(
             baseline=baseline, docker_host=docker_host, platform=platform, config_file=config_file,
             ignore=tuple(r.upper() for r in ignore), fail_on=fail_on.value if fail_on else None, quiet=quiet,
             profile=profile.value if profile else None, insecure_registries=tuple(insecure_registry),
-            ca_cert=str(ca_cert) if ca_cert else None)
+            ca_cert=str(ca_cert) if ca_cert else None, engine=engine.value if engine else None, role=role,
+            region=region, s3_prefix=s3_prefix, jobs=jobs)
         reports = parse_report_flags(merged_options(options).reports)  # a bad path fails before any work
         if output is not None:
             check_writable(output, f"--output {str(output)!r}")

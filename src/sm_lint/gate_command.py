@@ -17,10 +17,11 @@ from sm_lint import config
 from sm_lint.catalogue import Catalogue
 from sm_lint.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, EnvironmentFailure, UsageError
 from sm_lint.findings import Finding, Hit
+from sm_lint.harness.sagemaker import ENGINES
 
 BUILD_RULE = "SM200"
 GATE_KEYS = {"dockerfile", "image", "build", "context", "job", "scenario", "report", "baseline",
-             "docker-host", "platform", "target"}
+             "docker-host", "platform", "target", "engine", "role", "region", "s3-prefix", "jobs"}
 
 
 class GateOptions(NamedTuple):
@@ -44,6 +45,11 @@ class GateOptions(NamedTuple):
     profile: Optional[str] = None  # `--profile`; None: the config's (default processing)
     insecure_registries: Tuple[str, ...] = ()  # --insecure-registry (a registry: image)
     ca_cert: Optional[str] = None  # --ca-cert (a registry: image)
+    engine: Optional[str] = None  # where the runtime layer runs: docker (default) or sagemaker (harness/sagemaker)
+    role: Optional[str] = None  # the sagemaker engine's settings, as `sm-lint run` takes them
+    region: Optional[str] = None
+    s3_prefix: Optional[str] = None
+    jobs: Optional[int] = None
 
 
 class GateResult(NamedTuple):
@@ -99,6 +105,12 @@ def merged_options(options: GateOptions) -> GateOptions:
     build = table.get("build")
     if build is not None and not isinstance(build, bool):
         raise UsageError(f"{where}: build must be true or false")
+    jobs = table.get("jobs")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise UsageError(f"{where}: jobs must be a number, 1 or more")
+    engine = options.engine or text("engine") or "docker"
+    if engine not in ENGINES:
+        raise UsageError(f"{where if not options.engine else '--engine'}: engine {engine!r}: expected one of {', '.join(ENGINES)}")
     reports = options.reports or tuple(_report_in(item, base) for item in strings("report"))
     return options._replace(
         dockerfile=options.dockerfile or path("dockerfile"), image=options.image or text("image"),
@@ -106,7 +118,9 @@ def merged_options(options: GateOptions) -> GateOptions:
         target=options.target or text("target"), job=options.job or path("job"),
         scenarios=options.scenarios or strings("scenario"), reports=reports,
         baseline=options.baseline or path("baseline"), docker_host=options.docker_host or text("docker-host"),
-        platform=options.platform or text("platform") or "linux/amd64")
+        platform=options.platform or text("platform") or "linux/amd64", engine=engine,
+        role=options.role or text("role"), region=options.region or text("region"),
+        s3_prefix=options.s3_prefix or text("s3-prefix"), jobs=options.jobs or jobs)
 
 
 def _report_in(item: str, base: Path) -> str:
@@ -218,8 +232,9 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 ran_rules, skipped_rules = rule_coverage(catalogue, ("image",), [image_settings], options.ignore)
                 rules += ran_rules
                 skipped += skipped_rules
-                ran = _run(options._replace(profile=profile or None, image=engine_image), scenarios, catalogue,
-                           progress) if _harness_takes(profile) and engine_image else None
+                run_image = _run_image(options, engine_image)
+                ran = _run(options._replace(profile=profile or None, image=run_image), scenarios, catalogue,
+                           progress) if _harness_takes(profile) and run_image else None
             except EnvironmentFailure as error:
                 environment_failure = str(error)
                 done = set(rules) | {rule for rule, _ in skipped}
@@ -228,7 +243,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                                          profile=profile)
                             if rule not in done]
             else:
-                if ran is None and not engine_image:
+                if ran is None and not run_image:
                     ran = _not_run(catalogue, f"{options.image} is not an engine image: the harness runs images in a"
                                               " Docker engine (pull or load it, then gate its name)")
                 if ran is None:
@@ -336,6 +351,17 @@ def _not_run(catalogue: Catalogue, reason: str, profile: str) -> _NotRun:
     return _NotRun([], (), (), tuple(_skip_layers(catalogue, reason, ("runtime",), profile=profile)))
 
 
+def _run_image(options: GateOptions, engine_image: Optional[str]) -> Optional[str]:
+    """The image the harness runs: the engine's name; on the sagemaker engine the registry
+    reference itself (an engine name or `registry:REF`), which the service pulls."""
+    if options.engine != "sagemaker" or not options.image:
+        return engine_image
+    from sm_lint.image.sources import ENGINE, REGISTRY, parse
+
+    source = parse(options.image)
+    return source.value if source.scheme in (ENGINE, REGISTRY) else None
+
+
 def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue, progress: Any) -> Any:
     from sm_lint.run_command import RunOptions, run_harness
 
@@ -345,5 +371,14 @@ def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue,
     return run_harness(options.image, RunOptions(
         job_file=options.job, scenarios=scenarios, docker_host=options.docker_host,
         allow_local_paths=options.allow_local_paths,
-        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, **profile),
-        catalogue, progress)
+        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, **profile,
+        **_engine_options(options)), catalogue, progress)
+
+
+def _engine_options(options: GateOptions) -> Dict[str, Any]:
+    if options.engine != "sagemaker":
+        return {}
+    from sm_lint.harness.sagemaker import SageMakerOptions
+
+    return {"sagemaker": SageMakerOptions(role=options.role, region=options.region, s3_prefix=options.s3_prefix,
+                                          jobs=options.jobs or 1)}
