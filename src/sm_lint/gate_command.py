@@ -245,7 +245,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
             else:
                 if ran is None and not run_image:
                     ran = _not_run(catalogue, f"{options.image} is not an engine image: the harness runs images in a"
-                                              " Docker engine (pull or load it, then gate its name)")
+                                              " Docker engine (pull or load it, then gate its name)", profile)
                 if ran is None:
                     ran = _not_run(catalogue, f"sm-lint run does not emulate the {profile} profile in this version",
                                    profile)
