@@ -2,6 +2,7 @@
 idempotence, and BuildKit's own parser (the PyPI `dockerfile` package) as the judge of the result."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -311,3 +312,177 @@ def test_precommit_manifest_has_fix_hook() -> None:
     hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     assert hooks["sm-lint-fix"]["entry"] == "sm-lint check --fix"
     assert hooks["sm-lint-fix"]["files"] == hooks["sm-lint"]["files"]
+
+
+# --- every rule example -------------------------------------------------------------------------
+
+from sm_lint.catalogue import Catalogue  # noqa: E402
+from sm_lint.check import CheckOptions, run_check  # noqa: E402
+from sm_lint.fix import RULES as FIXABLE  # noqa: E402
+from sm_lint.fix import run_fix  # noqa: E402
+
+CATALOGUE = Catalogue.load()
+
+
+def _example_cases() -> List:
+    return [pytest.param(rule, example, id=f"{rule.id}-{example.kind}-L{example.line}")
+            for rule in CATALOGUE for example in rule.examples() if example.language == "dockerfile"]
+
+
+@pytest.mark.parametrize("rule, example", _example_cases())
+def test_fix_on_every_rule_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule, example) -> None:
+    """--fix --unsafe-fixes on each Dockerfile example of rules/*.md: every fixable finding is fixed
+    (gone afterwards) or left with a stated reason; nothing new appears; BuildKit parses the result;
+    a second run changes nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()  # stop the config lookup here
+    for name, content in example.files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    if example.config is not None:
+        (tmp_path / ".sm-lint.toml").write_text(example.config)
+    (tmp_path / "Dockerfile").write_text(example.text)
+    given = dict(example.options)
+    options = CheckOptions(gpu=given.get("gpu"), target=given.get("target"), profile=rule.example_profile(example))
+    before = run_check(["Dockerfile"], options, CATALOGUE).findings
+    outcomes = run_fix(["Dockerfile"], options, CATALOGUE, write_files=True, all_stages=False, unsafe=True)
+    after = run_check(["Dockerfile"], options, CATALOGUE).findings
+    notes = [note for outcome in outcomes for note in outcome.fixed + outcome.skipped]
+    for finding in before:
+        if finding.rule not in FIXABLE:
+            continue
+        key = f"{finding.location.line}: {finding.rule} "
+        note = next((n for n in notes if n.startswith(key)), None)
+        assert note is not None, (finding, notes)
+        gone = not any(f.rule == finding.rule and f.location.line == finding.location.line for f in after)
+        if " not fixed: " not in note:
+            assert gone, (note, after)
+    assert {f.rule for f in after} <= {f.rule for f in before}, (before, after)
+    if not any(f.rule in FIXABLE for f in before):
+        assert not any(outcome.changed for outcome in outcomes)
+    text = (tmp_path / "Dockerfile").read_text()
+    if buildkit is not None and "SM100" not in {f.rule for f in before}:
+        buildkit.parse_string(text)
+    again = run_fix(["Dockerfile"], options, CATALOGUE, write_files=True, all_stages=False, unsafe=True)
+    assert not any(outcome.changed for outcome in again), [o.diff() for o in again]
+
+
+# --- generated commands (hypothesis) ------------------------------------------------------------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WORD_CHARS = "ab/.-_=:,@%+09é " + "'\"\\$*#&;|<>()~{}[]`!?"
+
+
+def _quote(word: str, style: int) -> str:
+    """One way sh can spell `word`: backslashes, single quotes or double quotes."""
+    if style == 1 and "'" not in word:
+        return f"'{word}'"
+    if style == 2:
+        return '"' + "".join("\\" + c if c in '"\\$`' else c for c in word) + '"'
+    return "".join(c if c.isalnum() or c in "/.-_=:,@%+é" else "\\" + c for c in word)
+
+
+@st.composite
+def shell_commands(draw: st.DrawFn) -> Tuple[str, List[str]]:
+    """A shell-form command spelled in random ways, with the argv /bin/sh gives it (when `plain`)."""
+    words = draw(st.lists(st.text(_WORD_CHARS, min_size=1, max_size=6), min_size=1, max_size=4))
+    program = draw(st.sampled_from(["python", "/usr/bin/env", "app", "my-tool"]))
+    spelled = [program] + [_quote(w, draw(st.integers(0, 2))) for w in words]
+    raw = draw(st.lists(st.sampled_from(["$V", "${V:-x}", "&&", ";", "|", ">", "2>&1", "*.py", "~/x"]), max_size=1))
+    spelled += raw
+    if draw(st.booleans()):
+        spelled.insert(0, "exec")
+    return " ".join(spelled), spelled
+
+
+def _sh_argv(text: str) -> List[str]:
+    """What the real /bin/sh makes of the words (the oracle of the safe fix)."""
+    out = subprocess.run(["/bin/sh", "-c", "printf '%s\\0' " + text], capture_output=True, check=True).stdout
+    return out.decode().split("\0")[:-1]
+
+
+@pytest.mark.skipif(buildkit is None or shutil.which("sh") is None, reason="needs BuildKit's parser and /bin/sh")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(command=shell_commands(), keyword=st.sampled_from(["ENTRYPOINT", "CMD", "entrypoint"]),
+       crlf=st.booleans(), continued=st.booleans(), unsafe=st.booleans())
+def test_generated_commands(command: Tuple[str, List[str]], keyword: str, crlf: bool, continued: bool,
+                            unsafe: bool) -> None:
+    text, spelled = command
+    newline = "\r\n" if crlf else "\n"
+    body = (" \\" + newline + "    ").join(spelled) if continued else text
+    dockerfile = f"FROM python:3.11{newline}{keyword} {body}{newline}"
+    folder = tempfile.mkdtemp()
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        os.mkdir(".git")
+        with open("Dockerfile", "w", newline="") as handle:
+            handle.write(dockerfile)
+        options = CheckOptions()
+        outcome = run_fix(["Dockerfile"], options, CATALOGUE, write_files=True, all_stages=False, unsafe=unsafe)[0]
+        with open("Dockerfile", newline="") as handle:
+            fixed = handle.read()
+        again = run_fix(["Dockerfile"], options, CATALOGUE, write_files=True, all_stages=False, unsafe=unsafe)[0]
+        assert not again.changed, again.diff()  # idempotent
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(folder)
+    event("fixed" if outcome.changed else "left as it was")
+    if not outcome.changed:
+        assert fixed == dockerfile
+        return
+    assert fixed.count(newline) == dockerfile.count(newline) and fixed.split(newline)[0] == "FROM python:3.11"
+    commands = [c for c in buildkit.parse_string(fixed) if c.cmd.upper() == keyword.upper()]
+    assert len(commands) == 1 and commands[0].json, fixed
+    argv = list(commands[0].value)
+    if argv[:2] != ["/bin/sh", "-c"]:  # the safe fix: exactly the words /bin/sh would have run
+        expected = _sh_argv(text)
+        assert argv == (expected[1:] if expected[:1] == ["exec"] else expected), (text, fixed)
+    else:
+        assert unsafe and argv[2].count("exec ") >= 1, fixed
+
+
+@pytest.mark.skipif(buildkit is None, reason="needs BuildKit's parser")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(st.text("ab /.-=é$&", min_size=0, max_size=5), min_size=1, max_size=4),
+       quotes=st.lists(st.sampled_from("'\""), min_size=4, max_size=4), trailing=st.booleans(),
+       breaks=st.lists(st.booleans(), min_size=5, max_size=5), crlf=st.booleans(),
+       keyword=st.sampled_from(["ENTRYPOINT", "CMD", "RUN"]))
+def test_generated_json_like_arrays(items: List[str], quotes: List[str], trailing: bool, breaks: List[bool],
+                                    crlf: bool, keyword: str) -> None:
+    """SM103 across continuation lines: single quotes and a trailing comma, on any lines."""
+    newline = "\r\n" if crlf else "\n"
+    parts = [f"{q}{item}{q}" if q == "'" else json.dumps(item, ensure_ascii=False) for item, q in zip(items, quotes)]
+    if "'" not in quotes[:len(items)] and not trailing:
+        trailing = True  # otherwise it is valid JSON already
+    tokens = ["["] + [p + "," for p in parts[:-1]] + [parts[-1] + ("," if trailing else ""), "]"]
+    body = ""
+    for index, token in enumerate(tokens):
+        body += token
+        if index < len(tokens) - 1:
+            body += (" \\" + newline + "  ") if breaks[index % len(breaks)] else " "
+    dockerfile = f"FROM python:3.11{newline}{keyword} {body}{newline}"
+    folder = tempfile.mkdtemp()
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        os.mkdir(".git")
+        with open("Dockerfile", "w", newline="") as handle:
+            handle.write(dockerfile)
+        outcome = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=False)[0]
+        with open("Dockerfile", newline="") as handle:
+            fixed = handle.read()
+        again = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=False)[0]
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(folder)
+    assert outcome.changed and not again.changed, (dockerfile, outcome.skipped)
+    assert fixed.count(newline) == dockerfile.count(newline)
+    commands = [c for c in buildkit.parse_string(fixed) if c.cmd.upper() == keyword]
+    assert commands and commands[0].json and list(commands[0].value) == items, fixed

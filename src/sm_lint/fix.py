@@ -179,7 +179,7 @@ def json_items(text: str) -> List[str]:
         if pos >= len(text):
             raise Refused("the array is not closed")
         if text[pos] == '"':
-            match = re.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"').match(text, pos)
+            match = re.compile(_JSON_STRING).match(text, pos)
             if match is None:
                 raise Refused("a double-quoted item is not a JSON string")
             items.append(json.loads(match.group()))
@@ -429,14 +429,69 @@ def _rewrite_json_like(lines: List[str], ins: Instruction, escape: str) -> Tuple
     if ins.flags and ins.keyword != "RUN":
         raise Refused(f"the instruction has flags ({' '.join(ins.flags)})")
     items = json_items(ins.args)
-    if ins.start_line != ins.end_line:
-        raise Refused("the instruction spans several lines (only one-line SM103 fixes are made)")
     pieces, _ = _pieces(lines, ins, escape)
     piece = pieces[0]
-    if not piece.body.endswith(ins.args):
-        raise Refused("the argument could not be found on the instruction's line")
-    prefix = piece.body[:len(piece.body) - len(ins.args)]
-    return {piece.index: piece.head + prefix + _json_array(items) + piece.tail}, items
+    if ins.start_line == ins.end_line:
+        if not piece.body.endswith(ins.args):
+            raise Refused("the argument could not be found on the instruction's line")
+        prefix = piece.body[:len(piece.body) - len(ins.args)]
+        return {piece.index: piece.head + prefix + _json_array(items) + piece.tail}, items
+    # Across continuation lines: each line keeps its place and spacing; its quoted items become
+    # JSON strings and a trailing comma (on whichever line) goes.
+    start = piece.body.find("[")
+    if start < 0 or piece.body[:start].split() != list(ins.flags):
+        raise Refused("the array does not start on the instruction's first line")
+    bodies = _json_fragments([piece.body[start:]] + [p.body for p in pieces[1:]])
+    new = {p.index: p.head + body + p.tail for p, body in zip(pieces, bodies)}
+    new[piece.index] = piece.head + piece.body[:start] + bodies[0] + piece.tail
+    return new, items
+
+
+_JSON_STRING = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+
+
+def _json_fragments(bodies: List[str]) -> List[str]:
+    """The lines of a JSON-looking array, each with its items as JSON strings, and the comma before
+    the closing `]` dropped; every item must sit on one line."""
+    tokens: List[List[Any]] = []  # [line, kind, text]
+    for number, body in enumerate(bodies):
+        pos = 0
+        while pos < len(body):
+            char = body[pos]
+            if char in " \t":
+                end = pos
+                while end < len(body) and body[end] in " \t":
+                    end += 1
+                tokens.append([number, "space", body[pos:end]])
+                pos = end
+            elif char in "[],":
+                tokens.append([number, char, char])
+                pos += 1
+            elif char == '"':
+                match = re.compile(_JSON_STRING).match(body, pos)
+                if match is None:
+                    raise Refused("a double-quoted item is not a JSON string on one line")
+                tokens.append([number, "item", match.group()])
+                pos = match.end()
+            elif char == "'":
+                end = body.find("'", pos + 1)
+                if end < 0:
+                    raise Refused("a single-quoted item is not closed on its line")
+                item = body[pos + 1:end]
+                if "\\" in item or '"' in item:
+                    raise Refused("a single-quoted item holds a backslash or a double quote, whose meaning is unclear")
+                tokens.append([number, "item", json.dumps(item, ensure_ascii=False)])
+                pos = end + 1
+            else:
+                raise Refused(f"`{char}` where an item, `,` or `]` should be")
+    significant = [token for token in tokens if token[1] != "space"]
+    for before, after in zip(significant, significant[1:]):
+        if before[1] == "," and after[1] == "]":
+            before[2] = ""
+    out = [""] * len(bodies)
+    for number, _, text in tokens:
+        out[number] += text
+    return out
 
 
 # --- planning and writing -----------------------------------------------------------------------
