@@ -526,9 +526,11 @@ def test_flags_win_over_the_gate_table(project: Path, monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("table, message", [
     ('[gate]\nimage = "x:1"\nbuild-args = ["A=1"]\n', "unknown key build-args (known: baseline, build, context, "
-                                                      "docker-host, dockerfile, image, job, platform, report, "
-                                                      "scenario, target)"),
+                                                      "docker-host, dockerfile, engine, image, job, jobs, platform, "
+                                                      "region, report, role, s3-prefix, scenario, target)"),
     ('[gate]\nbuild = "yes"\n', "build must be true or false"),
+    ('[gate]\nengine = "lambda"\n', "engine 'lambda': expected one of docker, sagemaker"),
+    ('[gate]\njobs = 0\n', "jobs must be a number, 1 or more"),
     ('[gate]\nscenario = [1]\n', "scenario must be a list of strings"),
     ('gate = 3\n', "must be a table"),
 ])
