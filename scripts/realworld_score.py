@@ -14,6 +14,9 @@ corpus/realworld/labels.toml holds one [[file]] table per Dockerfile:
     context = "aws__deep-learning-containers/pytorch-cuda"  # optional: --context (corpus path)
     expect = ["SM114", "SM104"]                      # rules that must fire; every other scored rule must not
     note = "why"                                     # the judgement, for positives and tricky negatives
+    profiles = { training = [], inference = ["SM106"] }  # optional: the file checked again under
+                                                     # these profiles, scoring PROFILE_RULES only
+    profile_note = "why"                             # the judgement for the profile labels
 
 The labels were decided by reading each file against rules/SMxxx.md, not by running the tool.
 This script runs sm-lint (one batch per distinct build_args/target/context), compares, prints
@@ -61,6 +64,12 @@ RULES: Dict[str, str] = {
     "SM120": "error",
     "SM121": "error",
 }
+# Rules of the training/hosting contracts, scored on the files labelled under those profiles (the
+# files that are clearly training or inference images), each in a run with `--profile NAME`.
+PROFILE_RULES: Dict[str, str] = {
+    "SM106": "warning",
+}
+PROFILES = ("training", "inference", "batch-transform")
 REQUIRED_KEYS = ("file", "source", "commit", "path")
 
 
@@ -76,9 +85,11 @@ class Entry:
     context: Optional[str] = None
     note: str = ""
     license: Optional[str] = None
+    profiles: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # (profile, expected PROFILE_RULES)
+    profile_note: str = ""
 
-    def group_key(self) -> Tuple:
-        return (self.build_args, self.target, self.context)
+    def group_key(self, profile: str = "") -> Tuple:
+        return (self.build_args, self.target, self.context, profile)
 
 
 @dataclass
@@ -174,6 +185,15 @@ def load_labels(labels: Path = LABELS, corpus: Path = CORPUS) -> List[Entry]:
             problems.append(f"{where}: unknown rules in expect: {unknown}")
         if expect and not str(item.get("note", "")).strip():
             problems.append(f"{where}: positives need a note")
+        raw_profiles = item.get("profiles", {})
+        if not isinstance(raw_profiles, dict) or any(p not in PROFILES for p in raw_profiles):
+            problems.append(f"{where}: profiles must be a table of {', '.join(PROFILES)} = [rules]")
+            raw_profiles = {}
+        for name, rules in raw_profiles.items():
+            if not isinstance(rules, list) or any(r not in PROFILE_RULES for r in rules):
+                problems.append(f"{where}: profiles.{name} must list rules of {sorted(PROFILE_RULES)}")
+        if raw_profiles and not str(item.get("profile_note", "")).strip():
+            problems.append(f"{where}: profile labels need a profile_note")
         if item["file"] in seen:
             problems.append(f"{where}: duplicate entry")
         seen.add(item["file"])
@@ -195,6 +215,8 @@ def load_labels(labels: Path = LABELS, corpus: Path = CORPUS) -> List[Entry]:
                 context=context,
                 note=str(item.get("note", "")).strip(),
                 license=item.get("license"),
+                profiles=tuple((str(k), tuple(v)) for k, v in raw_profiles.items() if isinstance(v, list)),
+                profile_note=str(item.get("profile_note", "")).strip(),
             )
         )
     if problems:
@@ -218,10 +240,14 @@ def _env() -> Dict[str, str]:
     return env
 
 
-def _run_batch(cmd: Sequence[str], entries: Sequence[Entry], corpus: Path) -> Tuple[Dict[str, List[Finding]], List[str]]:
-    """Run one `sm-lint check --format json` over entries sharing build args/target/context."""
+def _run_batch(cmd: Sequence[str], entries: Sequence[Entry], corpus: Path,
+               profile: str = "") -> Tuple[Dict[str, List[Finding]], List[str]]:
+    """Run one `sm-lint check --format json` over entries sharing build args/target/context
+    (and `--profile`, for the profile labels)."""
     first = entries[0]
     argv = list(cmd) + ["check", "--format", "json", "--fail-on", "never"]
+    if profile:
+        argv += ["--profile", profile]
     for name, value in first.build_args:
         argv += ["--build-arg", f"{name}={value}"]
     if first.target:
@@ -236,7 +262,7 @@ def _run_batch(cmd: Sequence[str], entries: Sequence[Entry], corpus: Path) -> Tu
             found: Dict[str, List[Finding]] = {}
             errors: List[str] = []
             for e in entries:
-                f, err = _run_batch(cmd, [e], corpus)
+                f, err = _run_batch(cmd, [e], corpus, profile)
                 found.update(f)
                 errors.extend(err)
             return found, errors
@@ -267,7 +293,16 @@ def score(labels: Path = LABELS, corpus: Path = CORPUS, cmd: Optional[Sequence[s
         f, err = _run_batch(cmd, group, corpus)
         found.update(f)
         errors.extend(err)
-    scores = {rule: RuleScore(rule) for rule in RULES}
+    profile_groups: Dict[Tuple, List[Entry]] = {}
+    for e in entries:
+        for name, _ in e.profiles:
+            profile_groups.setdefault(e.group_key(name), []).append(e)
+    found_under: Dict[Tuple[str, str], List[Finding]] = {}
+    for key, group in profile_groups.items():
+        f, err = _run_batch(cmd, group, corpus, key[-1])
+        found_under.update(((key[-1], file), items) for file, items in f.items())
+        errors.extend(f"{message} (--profile {key[-1]})" for message in err)
+    scores = {rule: RuleScore(rule) for rule in list(RULES) + list(PROFILE_RULES)}
     disagreements: List[Disagreement] = []
     hedged: List[Tuple[str, Finding]] = []
     for e in entries:
@@ -276,7 +311,8 @@ def score(labels: Path = LABELS, corpus: Path = CORPUS, cmd: Optional[Sequence[s
         findings = found[e.file]
         hedged.extend((e.file, f) for f in findings if f.rule in RULES and f.hedged)
         fired = {f.rule for f in findings if f.rule in RULES and not f.hedged}
-        for rule, s in scores.items():
+        for rule in RULES:
+            s = scores[rule]
             exp, got = rule in e.expect, rule in fired
             if exp and got:
                 s.tp += 1
@@ -289,6 +325,20 @@ def score(labels: Path = LABELS, corpus: Path = CORPUS, cmd: Optional[Sequence[s
             if exp != got:
                 msgs = [f"line {f.line}: {f.message}" for f in findings if f.rule == rule]
                 disagreements.append(Disagreement(e.file, rule, exp, got, " | ".join(msgs), e.note))
+        for profile, expected in e.profiles:
+            if (profile, e.file) not in found_under:
+                continue
+            under = found_under[(profile, e.file)]
+            fired = {f.rule for f in under if f.rule in PROFILE_RULES}
+            for rule in PROFILE_RULES:
+                s = scores[rule]
+                exp, got = rule in expected, rule in fired
+                s.tp, s.fn, s.fp, s.tn = (s.tp + (exp and got), s.fn + (exp and not got),
+                                          s.fp + (got and not exp), s.tn + (not exp and not got))
+                if exp != got:
+                    msgs = [f"line {f.line}: {f.message}" for f in under if f.rule == rule]
+                    disagreements.append(Disagreement(f"{e.file} (--profile {profile})", rule, exp, got,
+                                                      " | ".join(msgs), e.profile_note))
     return Result(entries, scores, disagreements, hedged, errors)
 
 

@@ -51,7 +51,7 @@ def test_sm_lint_checked_every_file(result):
     assert result.errors == []
 
 
-@pytest.mark.parametrize("rule", sorted(scorer.RULES))
+@pytest.mark.parametrize("rule", sorted(scorer.RULES) + sorted(scorer.PROFILE_RULES))
 def test_precision_and_recall(result, rule):
     s = result.scores[rule]
     wrong = [f"{d.file} ({'FN' if d.expected else 'FP'}: {d.message or 'not reported'})"

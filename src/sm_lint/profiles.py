@@ -66,11 +66,27 @@ def get(name: Optional[str] = None) -> Profile:
                    {k: v for k, v in table.items() if k not in _FIELDS})
 
 
-def programs(package: str) -> Tuple[str, ...]:
+def programs(package: str, with_dependencies: bool = True) -> Tuple[str, ...]:
     """The executables that the pip package `package` installs on PATH (data/profiles.toml
-    [programs]); () for any other package."""
+    [programs]); () for any other package, and for one whose program comes from a dependency
+    when dependencies are not installed (`pip install --no-deps`)."""
     entry = load("profiles").get("programs", {}).get(package.lower().replace("_", "-"))
-    return tuple(entry["provides"]) if entry else ()
+    if not entry or (entry.get("via") and not with_dependencies):
+        return ()
+    return tuple(entry["provides"])
+
+
+def base_takes(image: str, argument: str, entrypoint_kept: bool) -> bool:
+    """Whether the external base image `image` is known to take `argument` (data/profiles.toml
+    [[bases]]): a program of that name on its PATH, or, while the Dockerfile keeps the base's
+    ENTRYPOINT (`entrypoint_kept`), an ENTRYPOINT that accepts it."""
+    from fnmatch import fnmatchcase
+
+    for base in load("profiles").get("bases", ()):
+        if fnmatchcase(image, base["image"]):
+            if argument in base.get("programs", ()) or (entrypoint_kept and argument in base.get("entrypoint_takes", ())):
+                return True
+    return False
 
 
 def _within(path: str, folder: str) -> bool:

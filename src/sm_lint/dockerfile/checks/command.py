@@ -245,10 +245,11 @@ def argument_not_taken(ctx: LintContext) -> Iterator[Hit]:
                   fix=_exec_form_fix("ENTRYPOINT", ep.text))
         return
     folders = _path_folders(final)
-    if _program_seen(ctx, final, name, folders):
+    root = final.root
+    if _program_seen(ctx, final, name, folders) or \
+            profiles.base_takes(root.base, name, entrypoint_kept=ep is None):
         return
     where = ":".join(folders)
-    root = final.root
     line = (ep.instruction if ep is not None else final.instruction).start_line
     if root.base.lower() != "scratch":
         provides = f"an ENTRYPOINT or a `{name}` program" if ep is None else f"a `{name}` program"
@@ -299,7 +300,8 @@ def _program_seen(ctx: LintContext, final: Stage, name: str, folders: List[str])
             if write.path in folders and write.command in ("ln", "cp", "mv", "install") and \
                     re.search(rf"(?:^|[\s/]){re.escape(name)}(?:$|[\s;&|])", script.text, re.M):
                 return True
-    return any(name in profiles.programs(pkg.package) for _, pkg in ctx.packages if pkg.manager == "pip")
+    return any(name in profiles.programs(pkg.package, "--no-deps" not in script.text)
+               for script, pkg in ctx.packages if pkg.manager == "pip")
 
 
 def _copy_may_place(ctx: LintContext, copy: Copy, targets: Set[str]) -> bool:
@@ -312,14 +314,18 @@ def _copy_may_place(ctx: LintContext, copy: Copy, targets: Set[str]) -> bool:
                 fnmatchcase(posixpath.basename(target), posixpath.basename(destination)):
             return _in_context(ctx, copy, posixpath.join(posixpath.dirname(copy.source), posixpath.basename(target)))
         if copy.heredoc is None and target.startswith(destination.rstrip("/") + "/"):
-            # a folder copied onto (or above) a PATH folder: its file at the same relative path
+            # a folder copied onto (or above) a PATH folder: its file at the same relative path, when
+            # the folder is in the context to look into (else it may hold one)
+            if copy.from_stage is None and copy.from_ref is None and ctx.context_dir is not None and \
+                    build_context.resolve(ctx.context_dir, copy.source.lstrip("/")) is None:
+                return True
             return _in_context(ctx, copy, posixpath.join(copy.source, target[len(destination.rstrip("/")) + 1:]))
     return False
 
 
 def _in_context(ctx: LintContext, copy: Copy, source: str) -> bool:
-    """Whether the build context holds `source`; True when that cannot be known (no context, a
-    copy from another stage or image, a URL): the built image settles it (SM206)."""
+    """Whether the build context holds the file `source`; True when that cannot be known (no
+    context, a copy from another stage or image, a URL): the built image settles it (SM206)."""
     if copy.from_stage is not None or copy.from_ref is not None or ctx.context_dir is None or "://" in source:
         return True
     found = build_context.resolve(ctx.context_dir, source.lstrip("/"))
