@@ -197,7 +197,7 @@ def test_gpu_flags(repo: Path) -> None:
 def test_rules_listing_and_page() -> None:
     listing = run("rules")
     assert listing.exit_code == 0
-    assert "SM101  error    dockerfile ENTRYPOINT in shell form" in listing.output
+    assert f"SM101  error    dockerfile {'processing':<36} ENTRYPOINT in shell form" in listing.output
     page = run("rules", "sm101")
     assert page.exit_code == 0 and "## Why is this bad?" in page.output
     assert run("rules", "SM999").exit_code == 2
