@@ -58,6 +58,7 @@ class Job:
         self.started_at = 0.0
         self.exits: Dict[str, Exit] = {}
         self.notes: List[str] = []
+        self.addresses: Dict[str, str] = {}  # host -> its fixed address on the private network
 
     # -- making and starting ---------------------------------------------------------------
 
@@ -72,6 +73,7 @@ class Job:
                 self.network = self.session.create_network(f"{self.scenario}-net", internal=self.plan.network_isolation)
             network = self.network
             addresses = host_addresses(network, self.plan.hosts)
+            self.addresses = addresses
         for host in self.plan.hosts:
             try:
                 container = self.session.create_container(
@@ -256,6 +258,8 @@ class Job:
         """The host's IPv4 address on the job's private network (None without one)."""
         if self.network is None:
             return None
+        if host in self.addresses:  # known even after the container has exited
+            return self.addresses[host]
         container = self.containers[host]
         container.reload()
         networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
