@@ -110,3 +110,15 @@ def test_fix_hook_rewrites_and_fails_then_passes(tmp_path: Path, git_env: Dict[s
     subprocess.run(["git", "add", "Dockerfile"], cwd=repo, check=True, env=git_env)
     result = try_repo(repo, git_env, "sm-lint-fix")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fix_hook_fails_without_touching_what_it_cannot_fix_safely(tmp_path: Path, git_env: Dict[str, str]) -> None:
+    # A variable needs the shell: the safe fix leaves it, names the unsafe one, and the finding fails the hook.
+    text = "FROM python:3.11\nENTRYPOINT python $APP\n"
+    repo = make_repo(tmp_path, text, git_env)
+    result = try_repo(repo, git_env, "sm-lint-fix")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Failed" in output and "SM101" in output, output
+    assert "files were modified by this hook" not in output, output
+    assert "fixable with --unsafe-fixes" in output, output
+    assert (repo / "Dockerfile").read_text() == text
