@@ -14,6 +14,7 @@ never skip in CI (scripts/test.sh installs `.[test]`, which has it).
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import socket
@@ -22,9 +23,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
 import pytest
+
+from sm_lint.harness.sagemaker.aws import Clients
+from sm_lint.harness.sagemaker.logs import GROUP
 
 INITIAL_STATUS_TAG = "moto:initial-status"
 
@@ -116,6 +120,79 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     moto_server.reset()
     return moto_server
+
+
+# -- botocore's Stubber, for the lifecycles moto cannot produce -------------------------------------
+NAME = "sm-lint-scenario-run"  # the stubbed jobs' name (tests pin Context.name to it): log streams match it
+STUB_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/job:1"
+T0 = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+class Stubbed:
+    """Real botocore clients (no network: every call must be stubbed) and their Stubbers."""
+
+    def __init__(self) -> None:
+        import botocore.session
+        from botocore.stub import Stubber
+
+        session = botocore.session.get_session()
+        kwargs = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.sagemaker = session.create_client("sagemaker", **kwargs)
+        self.logs = session.create_client("logs", **kwargs)
+        self.s3 = session.create_client("s3", **kwargs)
+        self.sm_stub = Stubber(self.sagemaker)
+        self.logs_stub = Stubber(self.logs)
+        self.clients = Clients(self.sagemaker, self.logs, self.s3, "us-east-1", "arn:aws:iam::123456789012:user/ci")
+
+    def create(self) -> None:
+        self.sm_stub.add_response("create_processing_job", {"ProcessingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/x"})
+
+    def describe(self, status: str, **fields: Any) -> None:
+        reply = {"ProcessingJobName": "x", "ProcessingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/x",
+                 "ProcessingJobStatus": status, "CreationTime": T0, "AppSpecification": {"ImageUri": STUB_IMAGE},
+                 "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
+                                                           "VolumeSizeInGB": 30}}}
+        reply.update(fields)
+        self.sm_stub.add_response("describe_processing_job", reply, {"ProcessingJobName": _any()})
+
+    def streams(self, *hosts: str, token: Optional[str] = None, next_token: Optional[str] = None) -> None:
+        reply: Dict[str, Any] = {"logStreams": [{"logStreamName": f"{NAME}/{host}-1764849600"} for host in hosts]}
+        if next_token:
+            reply["nextToken"] = next_token
+        expected = {"logGroupName": GROUP, "logStreamNamePrefix": _any()}
+        if token:
+            expected["nextToken"] = token
+        self.logs_stub.add_response("describe_log_streams", reply, expected)
+
+    def events(self, lines: List[str], head: bool = False, token: Optional[str] = None,
+               forward: str = "f/end", limit: Optional[int] = None) -> None:
+        reply = {"events": [{"timestamp": 1764849600000 + i, "message": line, "ingestionTime": 1764849600000 + i}
+                            for i, line in enumerate(lines)], "nextForwardToken": forward, "nextBackwardToken": "b/0"}
+        expected: Dict[str, Any] = {"logGroupName": GROUP, "logStreamName": _any(), "startFromHead": head}
+        if limit is not None:
+            expected["limit"] = limit
+        if token:
+            expected["nextToken"] = token
+        self.logs_stub.add_response("get_log_events", reply, expected)
+
+    def __enter__(self) -> "Stubbed":
+        self.sm_stub.activate()
+        self.logs_stub.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sm_stub.deactivate()
+        self.logs_stub.deactivate()
+
+    def done(self) -> None:
+        self.sm_stub.assert_no_pending_responses()
+        self.logs_stub.assert_no_pending_responses()
+
+
+def _any() -> Any:
+    from botocore.stub import ANY
+
+    return ANY
 
 
 def _serve(port: int) -> None:

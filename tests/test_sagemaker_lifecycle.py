@@ -14,80 +14,18 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-import botocore.session  # the test extra has botocore and boto3
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
+from moto_support import NAME, Stubbed
 from sm_lint.errors import EnvironmentFailure
 from sm_lint.harness.jobspec import Overrides, load_request
 from sm_lint.harness.plan import make_plan
 from sm_lint.harness.sagemaker import SageMakerOptions, engine, scenarios
-from sm_lint.harness.sagemaker.aws import Clients
-from sm_lint.harness.sagemaker.logs import GROUP, Logs
+from sm_lint.harness.sagemaker.logs import Logs
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/job:1"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 T0 = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.timezone.utc)
-
-
-class Stubbed:
-    """Real botocore clients (no network: every call must be stubbed) and their Stubbers."""
-
-    def __init__(self) -> None:
-        session = botocore.session.get_session()
-        kwargs = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        self.sagemaker = session.create_client("sagemaker", **kwargs)
-        self.logs = session.create_client("logs", **kwargs)
-        self.s3 = session.create_client("s3", **kwargs)
-        self.sm_stub = Stubber(self.sagemaker)
-        self.logs_stub = Stubber(self.logs)
-        self.clients = Clients(self.sagemaker, self.logs, self.s3, "us-east-1", "arn:aws:iam::123456789012:user/ci")
-
-    def create(self) -> None:
-        self.sm_stub.add_response("create_processing_job", {"ProcessingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/x"})
-
-    def describe(self, status: str, **fields: Any) -> None:
-        reply = {"ProcessingJobName": "x", "ProcessingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/x",
-                 "ProcessingJobStatus": status, "CreationTime": T0, "AppSpecification": {"ImageUri": IMAGE},
-                 "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
-                                                           "VolumeSizeInGB": 30}}}
-        reply.update(fields)
-        self.sm_stub.add_response("describe_processing_job", reply, {"ProcessingJobName": ANY})
-
-    def streams(self, *hosts: str, token: Optional[str] = None, next_token: Optional[str] = None) -> None:
-        reply: Dict[str, Any] = {"logStreams": [{"logStreamName": f"{NAME}/{host}-1764849600"} for host in hosts]}
-        if next_token:
-            reply["nextToken"] = next_token
-        expected = {"logGroupName": GROUP, "logStreamNamePrefix": ANY}
-        if token:
-            expected["nextToken"] = token
-        self.logs_stub.add_response("describe_log_streams", reply, expected)
-
-    def events(self, lines: List[str], head: bool = False, token: Optional[str] = None,
-               forward: str = "f/end", limit: Optional[int] = None) -> None:
-        reply = {"events": [{"timestamp": 1764849600000 + i, "message": line, "ingestionTime": 1764849600000 + i}
-                            for i, line in enumerate(lines)], "nextForwardToken": forward, "nextBackwardToken": "b/0"}
-        expected: Dict[str, Any] = {"logGroupName": GROUP, "logStreamName": ANY, "startFromHead": head}
-        if limit is not None:
-            expected["limit"] = limit
-        if token:
-            expected["nextToken"] = token
-        self.logs_stub.add_response("get_log_events", reply, expected)
-
-    def __enter__(self) -> "Stubbed":
-        self.sm_stub.activate()
-        self.logs_stub.activate()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sm_stub.deactivate()
-        self.logs_stub.deactivate()
-
-    def done(self) -> None:
-        self.sm_stub.assert_no_pending_responses()
-        self.logs_stub.assert_no_pending_responses()
-
-
-NAME = "sm-lint-scenario-run"  # the stream names' job part: Logs matches on its own job's name
 
 
 def plan_for(instance_type: str = "ml.m5.xlarge", max_runtime: int = 600, **overrides: Any) -> Any:

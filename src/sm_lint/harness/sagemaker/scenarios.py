@@ -194,8 +194,8 @@ def gpu(ctx: Context) -> Outcome:
         if ctx.require_gpu:
             return Outcome("gpu", [("SM320", Hit(0, f"--require-gpu, but {plan.instance_type} has no GPU",
                                                  fix="give a GPU --instance-type, such as ml.g5.xlarge"))], facts)
-        return Outcome("gpu", [], facts, skipped=f"{plan.instance_type} has no GPU: a job there checks none (give a GPU "
-                                                 "--instance-type, such as ml.g5.xlarge)")
+        return Outcome("gpu", [], [], skipped=f"{plan.instance_type} has no GPU: a job there checks none (give a GPU "
+                                              "--instance-type, such as ml.g5.xlarge)")
     request, _ = ctx.request_for("gpu")
     request["AppSpecification"] = dict(request["AppSpecification"], ContainerEntrypoint=["nvidia-smi"],
                                        ContainerArguments=list(gpu_verdicts.QUERY))
