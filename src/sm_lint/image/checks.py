@@ -103,7 +103,7 @@ def _shell_stop(ctx: ImageContext, argv: Sequence[str]) -> Tuple[str, Tuple[str,
     shell = pid1.shell_named(argv[0], _sh(ctx.view))
     signal = ctx.contract.stop_signal
     verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name, signal=signal[3:])
-    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(ctx.view))
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(ctx.view, ctx.profile))
     return stop, ((f"{shell.how}: {shell.name}",) if stop and shell.known and shell.how else ())
 
 
@@ -111,9 +111,10 @@ def _sh(view: ImageView) -> "pid1.Shell":
     return pid1.image_shell(view.files, view.shells)
 
 
-def _settle(view: ImageView) -> str:
+def _settle(view: ImageView, profile: Optional[Profile] = None) -> str:
     image = view.reference or view.source
-    return f"`sm-lint run {image} --scenario stop` settles it"
+    flag = f" --profile {profile.name}" if profile is not None and profile.name != "processing" else ""
+    return f"`sm-lint run {image}{flag} --scenario stop` settles it"
 
 
 _SHEBANG = re.compile(r"#!\s*(\S+)(?:[ \t]+(\S+))?")
@@ -155,7 +156,7 @@ def entrypoint_script(ctx: ImageContext) -> Iterator[Hit]:
         pid1.image_shell(view.files, view.shells, interpreter)
     signal = ctx.contract.stop_signal
     verdict = pid1.analyse(text, inline=False, shell=shell.name, signal=signal[3:])
-    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(view))
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(view, ctx.profile))
     if not stop:
         return
     work = verdict.work

@@ -81,10 +81,13 @@ def _stop_part(argv: Tuple[str, ...], ctx: LintContext) -> str:
     shell = pid1.shell_named(argv[0], _base_shell(ctx))
     signal = ctx.profile.stop_signal
     verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name, signal=signal[3:])
-    return pid1.stop_sentence(verdict, shell, signal, settle=_SETTLE)
+    return pid1.stop_sentence(verdict, shell, signal, settle=_settle(ctx))
 
 
-_SETTLE = "`sm-lint check --image IMAGE` or `sm-lint run IMAGE --scenario stop` settles it"
+def _settle(ctx: LintContext) -> str:
+    """The commands that settle a stop-signal verdict the Dockerfile leaves open, for the profile."""
+    flag = f" --profile {ctx.profile.name}" if ctx.profile.name != profiles.DEFAULT else ""
+    return f"`sm-lint check --image IMAGE{flag}` or `sm-lint run IMAGE{flag} --scenario stop` settles it"
 
 
 def malformed_json_form(ctx: LintContext) -> Iterator[Hit]:
@@ -137,7 +140,7 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
     shell = pid1.shell_named(interpreter, _base_shell(ctx))
     signal = ctx.profile.stop_signal
     verdict = pid1.analyse(text, inline=False, shell=shell.name, signal=signal[3:])
-    stop = pid1.stop_sentence(verdict, shell, signal, settle=_SETTLE)
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(ctx))
     if not stop:
         return
     work = verdict.work
@@ -186,7 +189,7 @@ def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: Li
     shell = pid1.shell_named(program, _base_shell(ctx))
     signal = ctx.profile.stop_signal
     verdict = pid1.analyse(argv[2], inline=True, shell=shell.name, signal=signal[3:])
-    stop = pid1.stop_sentence(verdict, shell, signal, settle=_SETTLE)
+    stop = pid1.stop_sentence(verdict, shell, signal, settle=_settle(ctx))
     if not stop:
         return
     yield Hit(setter.instruction.start_line,
