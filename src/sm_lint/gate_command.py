@@ -234,7 +234,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 skipped += skipped_rules
                 run_image = _run_image(options, engine_image)
                 ran = _run(options._replace(profile=profile or None, image=run_image), scenarios, catalogue,
-                           progress) if _harness_takes(profile) and run_image else None
+                           progress) if run_image else None
             except EnvironmentFailure as error:
                 environment_failure = str(error)
                 done = set(rules) | {rule for rule, _ in skipped}
@@ -243,12 +243,9 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                                          profile=profile)
                             if rule not in done]
             else:
-                if ran is None and not run_image:
+                if ran is None:
                     ran = _not_run(catalogue, f"{options.image} is not an engine image: the harness runs images in a"
                                               " Docker engine (pull or load it, then gate its name)", profile)
-                if ran is None:
-                    ran = _not_run(catalogue, f"sm-lint run does not emulate the {profile} profile in this version",
-                                   profile)
                 findings += ran.findings
                 facts += [fact for fact in ran.facts if fact[0] != "image"]
                 rules += list(ran.rules)
@@ -332,14 +329,6 @@ def _inspect(options: GateOptions, inspect_options: Any, catalogue: Catalogue,
     return merged, list(inspected.facts)
 
 
-def _harness_takes(profile: str) -> bool:
-    """Whether `sm-lint run` emulates this profile: Processing always; the others once its entry
-    takes a profile (RunOptions.profile)."""
-    from sm_lint.run_command import RunOptions
-
-    return profile in ("", "processing") or "profile" in RunOptions._fields
-
-
 class _NotRun(NamedTuple):
     findings: List[Finding]
     facts: Tuple[Tuple[str, str], ...]
@@ -366,12 +355,10 @@ def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue,
     from sm_lint.run_command import RunOptions, run_harness
 
     assert options.image
-    # The profile goes on to the harness when its entry takes one (`sm-lint run --profile`).
-    profile = {"profile": options.profile} if "profile" in RunOptions._fields and options.profile else {}
     return run_harness(options.image, RunOptions(
         job_file=options.job, scenarios=scenarios, docker_host=options.docker_host,
         allow_local_paths=options.allow_local_paths,
-        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, **profile,
+        config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, profile=options.profile,
         **_engine_options(options)), catalogue, progress)
 
 
