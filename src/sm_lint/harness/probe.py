@@ -25,6 +25,7 @@ PROBE_PATH = "/sm-lint-probe"
 BODY_PATH = "/payload"
 REPOSITORY = "sm-lint-probe"
 # The engine's `Architecture` (uname -m) -> the shipped binary's suffix.
+DOCKER_DNS = "127.0.0.11:"
 ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -127,7 +128,9 @@ class Probe:
                 self.session.remove_container(helper)
         except (docker.errors.APIError, OSError):
             return None  # the container has exited: no namespace to look into
-        return sorted(set(text.split()))
+        # Docker's embedded DNS server listens on 127.0.0.11 in every container of a user-defined
+        # network: the engine's, not the image's.
+        return sorted({item for item in text.split() if not item.startswith(DOCKER_DNS)})
 
 
 def parse(output: bytes, code: int = 0) -> Answer:
