@@ -108,8 +108,8 @@ def merged_options(options: GateOptions) -> GateOptions:
     jobs = table.get("jobs")
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise UsageError(f"{where}: jobs must be a number, 1 or more")
-    engine = options.engine or text("engine") or "docker"
-    if engine not in ENGINES:
+    engine = options.engine or text("engine")  # None: docker
+    if engine is not None and engine not in ENGINES:
         raise UsageError(f"{where if not options.engine else '--engine'}: engine {engine!r}: expected one of {', '.join(ENGINES)}")
     reports = options.reports or tuple(_report_in(item, base) for item in strings("report"))
     return options._replace(
