@@ -337,9 +337,12 @@ class _BlobStore:
 
     def stop(self) -> None:
         """The read is over (done or failed): downloads still going end at their next chunk."""
+        import time
+
         self._reader.stopped = True
+        deadline = time.monotonic() + 2  # daemon threads: one blocked in a read is left to the exit
         for thread in self._threads:
-            thread.join(5)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _is_index(document: Dict[str, Any], media: str) -> bool:
