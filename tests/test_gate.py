@@ -582,7 +582,7 @@ def test_bad_report_path_is_exit_2_before_anything_is_built(project: Path, tags:
 @pytest.mark.parametrize("args, message", [
     ([], "gate: give --dockerfile, --image or both (or set them in [tool.sm-lint.gate])"),
     (["--dockerfile", "Dockerfile", "--build"], "gate: --build needs --dockerfile and --image (the tag to build)"),
-    (["--image", "x:1", "--scenario", "halt"], "--scenario 'halt': expected one of completion, stop, gpu, all"),
+    (["--image", "x:1", "--scenario", "halt"], "--scenario 'halt': expected one of completion, serve, stop, gpu, all"),
     (["--dockerfile", "Dockerfile", "--ignore", "SM999"], None),
 ])
 def test_bad_flags_are_exit_2(project: Path, args: List[str], message: Optional[str]) -> None:
