@@ -327,11 +327,8 @@ def exec_last(text: str, pass_args: bool = False, one_line: bool = True) -> str:
 
 def _last_command_offset(text: str, program: str) -> int:
     """Where the last command's first word starts: the last word token that starts a command."""
-    from sm_lint.dockerfile.shell.lexer import _E, _N, _O, _W, _Lexer, _compile_patterns
-    import sm_lint.dockerfile.shell.lexer as lexer
+    from sm_lint.dockerfile.shell.lexer import _E, _N, _O, _W, _Lexer
 
-    if not lexer._compiled:
-        _compile_patterns()
     tokens = _Lexer(text, None, 0, 0).run()[0]
     offset = None
     previous = None

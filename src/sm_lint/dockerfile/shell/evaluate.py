@@ -10,8 +10,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from sm_lint.dockerfile import shell as _package  # read at call time: tests set _package._RAISE
 
-from . import lexer  # before parser.py: lexer.py imports it at its end
-from .lexer import _NAME, WordRep, _make_word, _Uncompiled
+from .lexer import _NAME, WordRep, _make_word, _Uncompiled  # before parser.py: lexer.py imports it at its end
 from .parser import _ASSIGN, _parse
 from .records import Command, is_unknown
 
@@ -740,8 +739,6 @@ def _view(script: str, env: Optional[Mapping[str, str]], workdir: str, key: obje
 
 
 def _analyse(script: str, env: Optional[Mapping[str, str]], workdir: str) -> _Analysis:
-    if not lexer._compiled:
-        lexer._compile_patterns()
     if not isinstance(script, str):
         return _Analysis(("L", []), ())
     if not isinstance(workdir, str):

@@ -1,40 +1,40 @@
 """Lexing shell text into tokens and words (quotes, expansions, heredocs), and the lazily
-compiled module-level regexes of the whole package (`_Uncompiled`, `_compile_patterns`)."""
+compiled module-level regexes of the whole package (`_Uncompiled`)."""
 from __future__ import annotations
 
 import re
 import sys
 from bisect import bisect_left
-from typing import List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 
 # --------------------------------------------------------------------------- lexer
 
 
-class _Uncompiled(tuple):
-    """(pattern, flags) of a module-level regex until the first analysis compiles them all:
-    importing this module (the CLI imports every check) must not pay for ~30 compilations."""
+class _Uncompiled:
+    """A module-level regex of this package, compiled on its first use: importing the package
+    (the CLI imports every check) must not pay for ~30 compilations, nor a file whose RUN lines
+    need five of them for the rest. The first attribute access compiles it and puts the compiled
+    pattern in place of this object in the globals of every module of the package (the modules
+    that import one by name too), so later uses cost nothing extra."""
 
-    def __new__(cls, pattern: str, flags: int = 0) -> "_Uncompiled":
-        return tuple.__new__(cls, (pattern, flags))
+    __slots__ = ("pattern", "flags")
 
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self.flags = flags
 
-_compiled = False
-
-
-def _compile_patterns() -> None:
-    global _compiled
-    # The patterns sit in the globals of every module of this package (and of those that import
-    # one by name): compile them in place, module by module.
-    package = __name__.rpartition(".")[0]
-    for module_name, module in list(sys.modules.items()):
-        if module is None or not (module_name == package or module_name.startswith(package + ".")):
-            continue
-        g = vars(module)
-        for name, value in list(g.items()):
-            if type(value) is _Uncompiled:
-                g[name] = re.compile(value[0], value[1])
-    _compiled = True
+    def __getattr__(self, name: str) -> Any:
+        compiled = re.compile(self.pattern, self.flags)
+        package = __name__.rpartition(".")[0]
+        for module_name, module in list(sys.modules.items()):
+            if module is None or not (module_name == package or module_name.startswith(package + ".")):
+                continue
+            namespace = vars(module)
+            for key, value in list(namespace.items()):
+                if value is self:
+                    namespace[key] = compiled
+        return getattr(compiled, name)
 
 
 _W, _O, _R, _N, _X, _E = "W", "O", "R", "N", "X", "E"  # word, operator, redirection, newline, ((...)), end

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from . import lexer
 from .lexer import (
     _E, _MAX_DEPTH, _N, _O, _R, _W, _X, WordRep, _Lexer, _make_word, _raw_text, _Uncompiled,
 )
@@ -390,7 +389,5 @@ def _assignment(word: WordRep) -> Optional[Tuple[str, Optional[WordRep], bool]]:
 
 
 def _parse(script: str, base: int = 0, depth: int = 0) -> tuple:
-    if not lexer._compiled:
-        lexer._compile_patterns()
     lx = _Lexer(script, None, base, depth)
     return _Parser(lx.run()[0], lx).parse_program()
