@@ -21,10 +21,14 @@ from sm_lint.harness.sagemaker import ENGINES
 
 BUILD_RULE = "SM200"
 GATE_KEYS = {"dockerfile", "image", "build", "context", "job", "scenario", "report", "baseline",
-             "docker-host", "platform", "target", "engine", "role", "region", "s3-prefix", "jobs"}
+             "docker-host", "platform", "target", "engine", "role", "region", "s3-prefix", "jobs",
+             # the harness's profile inputs (sm-lint run's flags of the same names)
+             "model-data", "payload", "content-type", "hyperparameters", "channel"}
 
 
 class GateOptions(NamedTuple):
+    # The profile inputs of the runtime layer, from the table only: (run_command.RunOptions field, value)
+    run_inputs: Tuple[Tuple[str, Any], ...] = ()
     dockerfile: Optional[str] = None
     image: Optional[str] = None
     build: Optional[bool] = None
@@ -120,7 +124,16 @@ def merged_options(options: GateOptions) -> GateOptions:
         baseline=options.baseline or path("baseline"), docker_host=options.docker_host or text("docker-host"),
         platform=options.platform or text("platform") or "linux/amd64", engine=engine,
         role=options.role or text("role"), region=options.region or text("region"),
-        s3_prefix=options.s3_prefix or text("s3-prefix"), jobs=options.jobs or jobs)
+        s3_prefix=options.s3_prefix or text("s3-prefix"), jobs=options.jobs or jobs,
+        run_inputs=options.run_inputs or _run_inputs(path, text, strings, base))
+
+
+def _run_inputs(path: Any, text: Any, strings: Any, base: Path) -> Tuple[Tuple[str, Any], ...]:
+    """The table's profile inputs for `sm-lint run`, paths relative to the config's folder."""
+    found = [("model_data", path("model-data")), ("payload", path("payload")), ("content_type", text("content-type")),
+             ("hyperparameters", path("hyperparameters"))]
+    channels = tuple(f"{name}={base / folder}" for name, _, folder in (item.partition("=") for item in strings("channel")))
+    return tuple(item for item in found if item[1] is not None) + ((("channels", channels),) if channels else ())
 
 
 def _report_in(item: str, base: Path) -> str:
@@ -359,7 +372,7 @@ def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue,
         job_file=options.job, scenarios=scenarios, docker_host=options.docker_host,
         allow_local_paths=options.allow_local_paths,
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, profile=options.profile,
-        **_engine_options(options)), catalogue, progress)
+        **dict(options.run_inputs), **_engine_options(options)), catalogue, progress)
 
 
 def _engine_options(options: GateOptions) -> Dict[str, Any]:
