@@ -283,3 +283,37 @@ def test_json_report_of_a_cloud_run(aws: MotoServer, tmp_path: Path) -> None:
     assert report["facts"]["engine"].startswith("sagemaker")
     assert "cost bound" in report["facts"]
     assert not {"SM301", "SM302", "SM303"} & {item["rule"] for item in report["skipped"]}  # they ran
+
+
+def test_the_old_spellings_take_s3_uris_and_a_missing_bucket_is_one_line(aws: MotoServer, tmp_path: Path) -> None:
+    """`--input S3URI:LOCALPATH` and `--output LOCALPATH:S3URI` (the issue's spelling) are the old
+    spellings of --job-input/--job-output; an S3 staging bucket that does not exist is exit 3."""
+    (tmp_path / "c.toml").write_text("")
+    base = ["run", IMAGE, "--engine", "sagemaker", "--role", ROLE, "--config", str(tmp_path / "c.toml"), "-q"]
+    done = _sm_lint(*base, "--input", f"s3://{BUCKET}/in:/opt/ml/processing/input/a",
+                    "--output", f"/opt/ml/processing/output/b:s3://{BUCKET}/out")
+    assert done.returncode == 0, done.stderr
+    (sent,) = aws.requests("SageMaker.CreateProcessingJob")
+    assert sent["ProcessingInputs"][0]["S3Input"]["S3Uri"] == f"s3://{BUCKET}/in"
+    assert sent["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == f"s3://{BUCKET}/out"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.csv").write_text("1\n")
+    done = _sm_lint(*base, "--s3-prefix", "s3://no-such-bucket/ci", "--job-input",
+                    f"{tmp_path / 'data'}:/opt/ml/processing/input/d")
+    _one_line_error(done, 3, r"s3:PutObject failed: .*(NoSuchBucket|does not exist)")
+    assert len(aws.requests("SageMaker.CreateProcessingJob")) == 1  # none more
+
+
+def test_rejected_credentials_are_one_line() -> None:
+    import botocore.exceptions
+
+    from sm_lint.errors import EnvironmentFailure
+    from sm_lint.harness.sagemaker.aws import call
+
+    def rejected() -> None:
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "InvalidClientTokenId", "Message": "The security token included in the request is invalid."}},
+            "GetCallerIdentity")
+
+    with pytest.raises(EnvironmentFailure, match=r"^sts:GetCallerIdentity failed: InvalidClientTokenId: The security"):
+        call(rejected, "sts", "GetCallerIdentity")

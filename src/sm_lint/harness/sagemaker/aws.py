@@ -13,7 +13,7 @@ IAM action that is missing.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, Tuple, TypeVar
 
 from sm_lint.errors import EnvironmentFailure
 
@@ -21,6 +21,7 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 10  # per call, throttling included (botocore's default for adaptive is 3)
 # Error codes of the AWS APIs that mean "you may not": the missing action is then named.
 DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError")
+ANY = "*"  # call(expect=(ANY,)): every error code of the service is the caller's to handle
 THROTTLED = ("ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
              "SlowDown", "ProvisionedThroughputExceededException")
 _ACTION = re.compile(r"not authorized to perform:?\s+([a-z0-9-]+:[A-Za-z0-9*]+)")
@@ -64,22 +65,32 @@ def connect(region: Optional[str] = None) -> Clients:
     return Clients(make("sagemaker"), make("logs"), make("s3"), session.region_name, str(identity.get("Arn", "")))
 
 
-def call(action: Callable[[], T], service: str, operation: str) -> T:
-    """One API call; any failure other than the service's answer to the request is one line."""
+def call(action: Callable[[], T], service: str, operation: str, expect: Tuple[str, ...] = ()) -> T:
+    """One API call. The service's error codes in `expect` come back to the caller as botocore's
+    ClientError (ANY: every code); every other failure is one line (EnvironmentFailure; AccessDenied
+    naming the IAM action)."""
+    import boto3.exceptions
     import botocore.exceptions
 
     try:
         return action()
     except botocore.exceptions.ClientError as error:
-        if code_of(error) in DENIED:
+        code = code_of(error)
+        if code in DENIED:
             raise AccessDenied(denied(error, service, operation)) from None
-        raise
+        if ANY in expect or code in expect:
+            raise
+        raise EnvironmentFailure(f"{service}:{operation} failed: {code}: {message_of(error)}") from None
     except botocore.exceptions.NoCredentialsError:
         raise EnvironmentFailure("no AWS credentials found: configure them, for example with `aws configure`") from None
     except botocore.exceptions.EndpointConnectionError as error:
         raise EnvironmentFailure(f"cannot reach the {service} endpoint: {error}") from None
-    except botocore.exceptions.BotoCoreError as error:
-        raise EnvironmentFailure(f"{service}:{operation} failed: {error}") from None
+    except (botocore.exceptions.BotoCoreError, boto3.exceptions.Boto3Error) as error:
+        # S3UploadFailedError (upload_file) carries the service's words in its text
+        denial = _ACTION.search(str(error))
+        if denial:
+            raise AccessDenied(f"AWS denied {denial.group(1)}: the identity lacks the IAM permission ({error})") from None
+        raise EnvironmentFailure(f"{service}:{operation} failed: {' '.join(str(error).split())}") from None
 
 
 def code_of(error: Any) -> str:

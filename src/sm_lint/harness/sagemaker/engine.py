@@ -11,7 +11,7 @@ import socket
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Pattern, Tuple
 
 from sm_lint.errors import FatalError, UsageError
-from sm_lint.harness.jobspec import DEFAULT_ROLE_ARN
+from sm_lint.harness.jobspec import DEFAULT_JOB_NAME, DEFAULT_ROLE_ARN
 from sm_lint.harness.outcome import Outcome
 from sm_lint.harness.plan import JobPlan
 from sm_lint.harness.sagemaker import DEFAULT_MAX_RUNTIME, DEFAULT_STOP_GRACE, SageMakerOptions
@@ -49,6 +49,9 @@ def prepare(request: Dict[str, Any], sm: SageMakerOptions, where: str, profile: 
     staging.check(request, sm.s3_prefix)
     stopping = request.setdefault("StoppingCondition", {})
     facts: List[Tuple[str, str]] = [("engine", "sagemaker: real SageMaker Processing jobs, billed")]
+    if request.get("ProcessingJobName") not in (None, DEFAULT_JOB_NAME):
+        facts.append(("note", f"ProcessingJobName {request['ProcessingJobName']} is not used: each scenario is its own "
+                              "job, named sm-lint-SCENARIO-RUNID (unique in the account; --cleanup finds them by it)"))
     if "MaxRuntimeInSeconds" not in stopping:
         stopping["MaxRuntimeInSeconds"] = DEFAULT_MAX_RUNTIME
         facts.append(("MaxRuntimeInSeconds", f"{DEFAULT_MAX_RUNTIME} s, sm-lint's bound for conformance jobs (the "

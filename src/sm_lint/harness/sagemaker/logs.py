@@ -33,7 +33,8 @@ class Logs:
             if token:
                 arguments["nextToken"] = token
             try:
-                page = call(lambda: self.client.describe_log_streams(**arguments), "logs", "DescribeLogStreams")
+                page = call(lambda: self.client.describe_log_streams(**arguments), "logs", "DescribeLogStreams",
+                            expect=(MISSING,))
             except botocore.exceptions.ClientError as error:
                 if code_of(error) == MISSING:
                     return dict(self._streams)
@@ -56,7 +57,7 @@ class Logs:
         try:
             page = call(lambda: self.client.get_log_events(logGroupName=GROUP, logStreamName=stream,
                                                            startFromHead=False, limit=lines),
-                        "logs", "GetLogEvents")
+                        "logs", "GetLogEvents", expect=(MISSING,))
         except botocore.exceptions.ClientError as error:
             if code_of(error) == MISSING:
                 return []
@@ -78,7 +79,7 @@ class Logs:
             if token:
                 arguments["nextToken"] = token
             try:
-                page = call(lambda: self.client.get_log_events(**arguments), "logs", "GetLogEvents")
+                page = call(lambda: self.client.get_log_events(**arguments), "logs", "GetLogEvents", expect=(MISSING,))
             except botocore.exceptions.ClientError as error:
                 if code_of(error) == MISSING:
                     return found

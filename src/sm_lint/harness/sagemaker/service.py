@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from sm_lint.errors import EnvironmentFailure
-from sm_lint.harness.sagemaker.aws import AccessDenied, Clients, call, code_of, message_of, throttled
+from sm_lint.harness.sagemaker.aws import ANY, THROTTLED, AccessDenied, Clients, call, code_of, message_of, throttled
 
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 TAG_RUN = "sm-lint:run"
@@ -124,7 +124,7 @@ class Jobs:
             self.created.append(name)
         try:
             reply = call(lambda: self.clients.sagemaker.create_processing_job(**request), "sagemaker",
-                         "CreateProcessingJob")
+                         "CreateProcessingJob", expect=(ANY,))
         except (botocore.exceptions.ClientError, AccessDenied) as error:
             # The service answered no: there is no job to stop. (Without an answer the job may
             # exist, and it stays on the list.)
@@ -144,7 +144,7 @@ class Jobs:
             self._check()
             try:
                 found: Dict[str, Any] = call(lambda: self.clients.sagemaker.describe_processing_job(ProcessingJobName=name),
-                                             "sagemaker", "DescribeProcessingJob")
+                                             "sagemaker", "DescribeProcessingJob", expect=THROTTLED)
             except botocore.exceptions.ClientError as error:
                 if not throttled(error):
                     raise EnvironmentFailure(f"sagemaker:DescribeProcessingJob {name}: {message_of(error)}") from None
@@ -183,7 +183,7 @@ class Jobs:
             self.stopped_by_us.setdefault(name, time.monotonic())
         try:
             call(lambda: self.clients.sagemaker.stop_processing_job(ProcessingJobName=name), "sagemaker",
-                 "StopProcessingJob")
+                 "StopProcessingJob", expect=("ValidationException",))
         except botocore.exceptions.ClientError as error:
             if code_of(error) != "ValidationException":  # "... is not in a stoppable state": it ended
                 raise EnvironmentFailure(f"sagemaker:StopProcessingJob {name}: {message_of(error)}") from None
