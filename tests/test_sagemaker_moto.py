@@ -317,3 +317,21 @@ def test_rejected_credentials_are_one_line() -> None:
 
     with pytest.raises(EnvironmentFailure, match=r"^sts:GetCallerIdentity failed: InvalidClientTokenId: The security"):
         call(rejected, "sts", "GetCallerIdentity")
+
+
+@pytest.mark.docker
+def test_gate_runs_the_runtime_layer_on_sagemaker(aws: MotoServer, docker_client: Any, tmp_path: Path) -> None:
+    """`engine = "sagemaker"` under [gate]: the Dockerfile and the image are checked here, the
+    runtime layer is a Processing job (moto's), and the reports say which engine ran it."""
+    from docker_support import build_image
+
+    image = build_image(docker_client, 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox", "true"]\n')
+    (tmp_path / ".sm-lint.toml").write_text(f'[gate]\nimage = "{image}"\nengine = "sagemaker"\nrole = "{ROLE}"\n'
+                                            'jobs = 2\nscenario = ["completion", "stop"]\n')
+    done = _sm_lint("gate", "-q", "-f", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["facts"]["engine"].startswith("sagemaker") and report["facts"]["job"] == "Completed"
+    sent = aws.requests("SageMaker.CreateProcessingJob")
+    assert sorted(request["ProcessingJobName"].split("-")[2] for request in sent) == ["completion", "stop"]
+    assert {request["AppSpecification"]["ImageUri"] for request in sent} == {image}
