@@ -235,7 +235,9 @@ def _top_commands(ast: tuple) -> List[tuple]:
         for op, pipeline in andor[1]:
             if op not in ("", "&&"):
                 raise Refused(f"the command uses `{op}`, after which the last command may not be the one that runs")
-            if len(pipeline[1]) != 1 or pipeline[2]:
+            if pipeline[2]:
+                raise Refused("the command is negated with `!`, which changes its exit status")
+            if len(pipeline[1]) != 1:
                 raise Refused("the command has a pipeline, whose commands run in subshells")
             nodes.append(pipeline[1][0])
     if not nodes:
