@@ -1,0 +1,136 @@
+"""examples/training and examples/inference: their Dockerfiles pass `sm-lint check` under their
+profile, their gate settings name files that exist and reach the harness, the CI workflow gates
+both, and the programs keep their contracts (train.py run in process on a temporary /opt/ml,
+serve.py as a process on a free port, asked as SageMaker asks).
+
+Their images are FROM python:3.12-slim, which no registry here can give, so the images are not
+built in these tests (as for examples/processing); the harness's verdicts on the same contracts
+are tested with FROM-scratch images in tests/test_run_profiles.py.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sm_lint.gate_command import GateOptions, merged_options
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def _module(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("profile", ["training", "inference"])
+def test_example_dockerfile_has_no_findings_under_its_profile(profile: str) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run([sys.executable, "-m", "sm_lint", "check", "--format", "json",
+                           f"examples/{profile}/Dockerfile"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["findings"] == []
+
+
+def test_example_gate_tables_reach_the_harness() -> None:
+    inference = merged_options(GateOptions(config_file=EXAMPLES / "inference" / "pyproject.toml"))
+    assert dict(inference.run_inputs) == {"model_data": str(EXAMPLES / "inference" / "model"),
+                                          "payload": str(EXAMPLES / "inference" / "payload.csv")}
+    assert inference.scenarios == ("serve", "stop")
+    training = merged_options(GateOptions(config_file=EXAMPLES / "training" / "pyproject.toml"))
+    inputs = dict(training.run_inputs)
+    assert inputs["channels"] == (f"train={EXAMPLES / 'training' / 'data'}",)
+    assert Path(inputs["hyperparameters"]).is_file() and Path(inputs["channels"][0].split("=", 1)[1]).is_dir()
+
+
+def test_workflow_gates_both_profiles() -> None:
+    workflow = yaml.safe_load((EXAMPLES / ".github" / "workflows" / "sm-lint.yml").read_text())
+    jobs = workflow["jobs"]
+    for profile in ("training", "inference"):
+        job = jobs[f"gate-{profile}"]
+        steps = " ".join(str(step.get("run", "")) for step in job["steps"])
+        assert f"examples/{profile}" in json.dumps(job) and "sm-lint gate" in steps and "--no-build" in steps
+
+
+def _ml_root(tmp_path: Path, channel_rows: str, hyperparameters: str = '{"decimals": "2"}') -> Path:
+    root = tmp_path / "opt-ml"
+    (root / "input/config").mkdir(parents=True)
+    (root / "input/data/train").mkdir(parents=True)
+    (root / "model").mkdir()
+    (root / "input/config/hyperparameters.json").write_text(hyperparameters)
+    (root / "input/config/inputdataconfig.json").write_text('{"train": {"TrainingInputMode": "File"}}')
+    (root / "input/data/train/part-0.csv").write_text(channel_rows)
+    return root
+
+
+def test_train_saves_the_model_under_opt_ml_model(tmp_path: Path) -> None:
+    train = _module(EXAMPLES / "training" / "train.py")
+    root = _ml_root(tmp_path, "1,2\n3,5\n")
+    assert train.main(["train"], root) == 0
+    assert json.loads((root / "model/model.json").read_text()) == {"means": [2.0, 3.5]}
+    assert train.main([], root) == 2  # not run as SageMaker runs it
+
+
+def test_train_failure_writes_the_failure_reason(tmp_path: Path) -> None:
+    train = _module(EXAMPLES / "training" / "train.py")
+    root = _ml_root(tmp_path, "1,x\n")
+    assert train.main(["train"], root) == 1
+    reason = (root / "output/failure").read_text()
+    assert reason.startswith("ValueError: could not convert string to float") and len(reason) <= 1024
+    assert not (root / "model/model.json").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_answers_ping_and_invocations_and_stops_on_sigterm(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text('{"means": [1.0, 2.0]}')
+    port = _free_port()
+    env = dict(os.environ, SM_MODEL_DIR=str(model), SAGEMAKER_BIND_TO_PORT=str(port))
+    server = subprocess.Popen([sys.executable, str(EXAMPLES / "inference" / "serve.py"), "serve"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except urllib.error.URLError:
+                time.sleep(0.05)
+        request = urllib.request.Request(f"{base}/invocations", data=b"4,6\n", headers={"Content-Type": "text/csv"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200 and answer.read() == b"5.000000\n"
+        wrong = urllib.request.Request(f"{base}/invocations", data=b"{}", headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(wrong, timeout=10)
+        assert refused.value.code == 415
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        output = server.communicate()[0]
+    assert f"on port {port}" in output and output.rstrip().endswith("stopped")
