@@ -335,3 +335,14 @@ def test_gate_runs_the_runtime_layer_on_sagemaker(aws: MotoServer, docker_client
     sent = aws.requests("SageMaker.CreateProcessingJob")
     assert sorted(request["ProcessingJobName"].split("-")[2] for request in sent) == ["completion", "stop"]
     assert {request["AppSpecification"]["ImageUri"] for request in sent} == {image}
+
+
+def test_the_region_comes_from_aws_region_too(aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore reads AWS_DEFAULT_REGION only; AWS_REGION (the AWS CLI v2's first choice) works too."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    (tmp_path / "c.toml").write_text("")
+    done = _sm_lint("run", IMAGE, "--engine", "sagemaker", "--role", ROLE, "--config", str(tmp_path / "c.toml"),
+                    "-q", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["facts"]["region"] == "eu-west-1"

@@ -12,6 +12,7 @@ IAM action that is missing.
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Callable, NamedTuple, Optional, Tuple, TypeVar
 
@@ -48,12 +49,15 @@ def connect(region: Optional[str] = None) -> Clients:
         import botocore.exceptions
     except ImportError:
         raise EnvironmentFailure("--engine sagemaker needs boto3: pip install 'sm-lint[aws]'") from None
+    # botocore reads AWS_DEFAULT_REGION only; the AWS CLI v2 and the other SDKs read AWS_REGION first.
+    region = region or os.environ.get("AWS_REGION") or None
     try:
         session = boto3.session.Session(region_name=region)
     except botocore.exceptions.ProfileNotFound as error:
         raise EnvironmentFailure(f"AWS profile not found: {error}") from None
     if session.region_name is None:
-        raise EnvironmentFailure("no AWS region: give --region or set AWS_REGION (or a region in the AWS profile)")
+        raise EnvironmentFailure("no AWS region: give --region or set AWS_REGION or AWS_DEFAULT_REGION (or a region in "
+                                 "the AWS profile)")
     if session.get_credentials() is None:
         raise EnvironmentFailure("no AWS credentials found (environment, ~/.aws/credentials, AWS_PROFILE, SSO or an "
                                  "instance role): configure them, for example with `aws configure`")
