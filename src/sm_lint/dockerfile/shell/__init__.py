@@ -21,13 +21,31 @@ Modules, by job:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .records import Command, PackageInstall, PathWrite, Word, is_unknown
 
 _RAISE = False  # tests set this to see internal errors that the public API would swallow
 
-# effects.py imports evaluate.py, which imports lexer.py before parser.py (they import each other,
-# lexer.py at its end).
-from .effects import commands, final_command, forwards_signals, mentioned_words, package_installs, written_paths
+if TYPE_CHECKING:
+    from .effects import commands, final_command, forwards_signals, mentioned_words, package_installs, written_paths
+
+_VIEWS = frozenset(("commands", "final_command", "forwards_signals", "mentioned_words", "package_installs",
+                    "written_paths"))
+
+
+def __getattr__(name: str) -> Any:
+    """The views, and with them the lexer, parser and evaluator, load on first use (PEP 562): a
+    Dockerfile with no RUN and no shell code to run never imports them (`check`'s start-up).
+    effects.py imports evaluate.py, which imports lexer.py before parser.py (they import each
+    other, lexer.py at its end)."""
+    if name in _VIEWS:
+        from . import effects
+
+        value = getattr(effects, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
