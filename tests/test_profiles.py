@@ -41,6 +41,8 @@ def check_json(repo: Path, dockerfile: str, *flags: str, files: Dict[str, str] =
     for name, text in files.items():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(text)
+        if text.startswith("#!"):  # a script is executable, as in a checkout
+            (repo / name).chmod(0o755)
     (repo / "Dockerfile").write_text(dockerfile)
     result = sm_lint("check", "Dockerfile", "-f", "json", *flags)
     assert result.exit_code in (0, 1), result.output
@@ -152,8 +154,12 @@ def test_gate_passes_the_profile_to_every_layer(repo: Path) -> None:
     ('FROM python:3.11-slim\nCOPY program /opt/program\nENV PATH="/opt/program:${PATH}"\n', {"program/serve": SERVE_SCRIPT}),
     # a glob that matches it
     ("FROM python:3.11-slim\nCOPY bin/* /usr/local/bin/\n", {"bin/serve": SERVE_SCRIPT}),
-    # a heredoc
-    ("# syntax=docker/dockerfile:1\nFROM python:3.11-slim\nCOPY <<EOF /usr/local/bin/serve\n#!/bin/sh\nEOF\n", {}),
+    # a heredoc made executable
+    ("# syntax=docker/dockerfile:1\nFROM python:3.11-slim\nCOPY --chmod=755 <<EOF /usr/local/bin/serve\n#!/bin/sh\nEOF\n",
+     {}),
+    # a file without the execute bit that a RUN chmods (-R on its folder)
+    ("FROM python:3.11-slim\nCOPY program /opt/program\nRUN chmod -R +x /opt/program\nENV PATH=/opt/program:$PATH\n",
+     {"program/serve": "python3 -m server\n"}),
     # a RUN that links or writes one
     ("FROM python:3.11-slim\nCOPY serve.py /opt/program/\nRUN ln -s /opt/program/serve.py /usr/local/bin/serve\n",
      {"serve.py": "print(1)\n"}),
@@ -167,6 +173,22 @@ def test_gate_passes_the_profile_to_every_layer(repo: Path) -> None:
 ])
 def test_sm106_sees_serve_put_on_path(repo: Path, dockerfile: str, files: Dict[str, str]) -> None:
     assert rules(check_json(repo, dockerfile, "--profile", "inference", files=files)) == []
+
+
+@pytest.mark.parametrize("dockerfile, files, why", [
+    ("FROM scratch\nCOPY serve /usr/local/bin/serve\n", {"serve": "python3 -m server\n"},
+     "serve in the build context has mode 0644"),
+    ("FROM scratch\nCOPY program /usr/local/bin\n", {"program/serve": "python3 -m server\n"},
+     "program/serve in the build context has mode 0644"),
+    ("# syntax=docker/dockerfile:1\nFROM scratch\nCOPY <<EOF /usr/local/bin/serve\n#!/bin/sh\nEOF\n", {},
+     "the heredoc EOF is written with mode 0664"),
+])
+def test_sm106_a_serve_without_the_execute_bit(repo: Path, dockerfile: str, files: Dict[str, str], why: str) -> None:
+    (finding,) = check_json(repo, dockerfile, "--profile", "inference", files=files)["findings"]
+    assert finding["rule"] == "SM106" and finding["line"] == dockerfile.count("\n", 0, dockerfile.index("COPY")) + 1
+    assert f"puts one at /usr/local/bin/serve, but {why} and nothing in the Dockerfile makes it executable, so " \
+           "Docker passes over it and the container fails to start (exec: \"serve\": executable file not found in " \
+           "$PATH)" in finding["message"]
 
 
 def test_sm106_a_link_named_otherwise_is_not_serve(repo: Path) -> None:

@@ -20,6 +20,9 @@ TAKES = 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY serve /opt/program/serve\
         'CMD ["/bin/busybox", "echo", "the CMD is replaced by serve"]\n'
 # Nothing named serve anywhere: the argument replaces the CMD and Docker finds no such program.
 CANNOT = 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "never"]\n'
+# A `serve` on PATH without the execute bit (no `#!`: the test context gives it mode 0644, as a
+# checkout of a file never made executable would): Docker passes over it.
+NOT_EXECUTABLE = 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY serve /opt/program/serve\nENV PATH=/opt/program:/bin\n'
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,7 @@ def docker_run_serve(client: Any, image: str) -> str:
 def context(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / ".git").mkdir()
     (tmp_path / "serve").write_text(SERVE)
+    (tmp_path / "serve").chmod(0o755)  # as build_image gives it
     (tmp_path / "busybox").write_bytes(b"")
     before = os.getcwd()
     os.chdir(tmp_path)
@@ -88,3 +92,14 @@ def test_an_image_that_cannot_take_serve(docker_client: Any, images: Tuple[str, 
     (merged,) = findings("check", "Dockerfile", "--image", cannot, "--profile", "batch-transform")
     assert merged["rule"] == "SM106" and merged["line"] == 1  # reported once, on the Dockerfile line
     assert f"confirmed in the built image {cannot} (SM206)" in merged["evidence"]
+
+
+def test_a_serve_without_the_execute_bit(docker_client: Any, context: Path) -> None:
+    image = build_image(docker_client, NOT_EXECUTABLE, {"serve": "echo serving\n"})
+    assert 'exec: "serve": executable file not found in $PATH' in docker_run_serve(docker_client, image)
+    (context / "serve").write_text("echo serving\n")  # mode 0644 here too
+    (context / "serve").chmod(0o644)
+    (context / "Dockerfile").write_text(NOT_EXECUTABLE)
+    (finding,) = findings("check", "Dockerfile", "--profile", "inference")
+    assert finding["rule"] == "SM106" and finding["line"] == 3
+    assert "serve in the build context has mode 0644" in finding["message"]

@@ -95,6 +95,8 @@ def _run(example: Example, tmp_path: Path, profile: Optional[str] = None) -> Lis
         target = tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
+        if content.startswith("#!"):  # a script is executable, as in a checkout (and build_image)
+            target.chmod(0o755)
     if example.config is not None:
         (tmp_path / ".sm-lint.toml").write_text(example.config)
     dockerfile = tmp_path / "Dockerfile"

@@ -10,7 +10,7 @@ from typing import Iterator, List, Optional, Set, Tuple
 from sm_lint import contract, pid1, profiles
 from sm_lint.dockerfile import build_context, shell
 from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
-from sm_lint.dockerfile.stages import Command, Copy, Stage
+from sm_lint.dockerfile.stages import Command, Copy, Stage, flag_value
 from sm_lint.findings import Hit
 
 # `['a', 'b']`, `["a", "b",]`, `["a" "b"]`: an array of quoted items that json.Unmarshal rejects.
@@ -249,8 +249,20 @@ def argument_not_taken(ctx: LintContext) -> Iterator[Hit]:
         return
     folders = _path_folders(final)
     root = final.root
-    if _program_seen(ctx, final, name, folders) or \
-            profiles.base_takes(root.base, name, entrypoint_kept=ep is None):
+    seen, not_executable = _program_seen(ctx, name, folders)
+    if seen or profiles.base_takes(root.base, name, entrypoint_kept=ep is None):
+        return
+    if not_executable:
+        copy, why = not_executable[0]
+        unless = "" if root.base.lower() == "scratch" else f" unless the base image {root.base!r} has another on PATH"
+        yield Hit(copy.instruction.start_line,
+                  f"{profile.title} runs `{profile.command}`, and with no ENTRYPOINT Docker looks for an executable "
+                  f"`{name}` on PATH: {copy.instruction.keyword} puts one at {copy.destination.rstrip('/')}"
+                  f"{'' if copy.destination.rstrip('/').endswith('/' + name) else '/' + name}, but {why} and "
+                  f"nothing in the Dockerfile makes it executable, so Docker passes over it and the container fails "
+                  f"to start{unless} (exec: \"{name}\": executable file not found in $PATH)",
+                  fix=f"Make it executable: {copy.instruction.keyword} --chmod=755 ..., `chmod +x` it in the "
+                      f"repository (git update-index --chmod=+x), or RUN chmod +x on it")
         return
     where = ":".join(folders)
     line = (ep.instruction if ep is not None else final.instruction).start_line
@@ -287,52 +299,97 @@ def _path_folders(final: Stage) -> List[str]:
     return list(dict.fromkeys(folders))
 
 
-def _program_seen(ctx: LintContext, final: Stage, name: str, folders: List[str]) -> bool:
+def _program_seen(ctx: LintContext, name: str, folders: List[str]) -> Tuple[bool, List[Tuple[Copy, str]]]:
     """Whether the Dockerfile puts an executable `name` into one of `folders` (or may: a folder
-    copied there whose files cannot be listed from here gets the benefit of the doubt)."""
+    copied there whose files cannot be listed from here gets the benefit of the doubt), and the
+    copies that put one there without the execute bit (with why), when that is all there is."""
     targets = {posixpath.join(folder, name) for folder in folders}
+    not_executable: List[Tuple[Copy, str]] = []
+    chmodded = _chmodded(ctx)
     for stage in ctx.lineage:
         for copy in stage.copies:
-            if _copy_may_place(ctx, copy, targets):
-                return True
+            placed = _copy_may_place(ctx, copy, targets)
+            if placed is None:
+                continue
+            if placed == "" or _chmod_flag_executes(copy) or any(_within(t, chmodded) for t in targets):
+                return True, []
+            not_executable.append((copy, placed))
     for script in ctx.scripts:
         for write in shell.written_paths(script.text, script.step.vars, script.step.workdir):
-            if write.path in targets:
-                return True
+            # a RUN that creates it, or chmods it: the build fails unless the file is there
+            if write.path in targets and write.command not in ("chown", "chgrp"):
+                return True, []
             # `ln -s /opt/program/serve /usr/local/bin/`, `cp serve /usr/local/bin`: the folder is the operand
             if write.path in folders and write.command in ("ln", "cp", "mv", "install") and \
                     re.search(rf"(?:^|[\s/]){re.escape(name)}(?:$|[\s;&|])", script.text, re.M):
-                return True
-    return any(name in profiles.programs(pkg.package, "--no-deps" not in script.text)
-               for script, pkg in ctx.packages if pkg.manager == "pip")
+                return True, []
+    if any(name in profiles.programs(pkg.package, "--no-deps" not in script.text)
+           for script, pkg in ctx.packages if pkg.manager == "pip"):
+        return True, []
+    return False, not_executable
 
 
-def _copy_may_place(ctx: LintContext, copy: Copy, targets: Set[str]) -> bool:
+def _chmodded(ctx: LintContext) -> List[str]:
+    """Paths a RUN gives `chmod` (a folder with -R: everything under it; we do not read the mode)."""
+    return [write.path for script in ctx.scripts
+            for write in shell.written_paths(script.text, script.step.vars, script.step.workdir)
+            if write.command == "chmod"]
+
+
+def _within(path: str, folders: List[str]) -> bool:
+    return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
+
+
+def _chmod_flag_executes(copy: Copy) -> bool:
+    """COPY/ADD --chmod=755 or --chmod=u+x: the file gets an execute bit."""
+    mode = flag_value(copy.instruction, "chmod")
+    if mode is None:
+        return False
+    try:
+        return bool(int(mode, 8) & 0o111)
+    except ValueError:
+        return "x" in mode
+
+
+def _copy_may_place(ctx: LintContext, copy: Copy, targets: Set[str]) -> Optional[str]:
+    """None when `copy` puts none of `targets` in the image; "" when it does (or may) with the
+    execute bit as far as can be known; else why the file it puts there is not executable."""
     destination = copy.destination.rstrip("/") or "/"
     for target in targets:
         if destination == target:
-            return True
+            if copy.heredoc is not None:  # BuildKit writes an inline document with mode 0664
+                return f"the heredoc {copy.heredoc.name} is written with mode 0664"
+            return _mode_of(ctx, copy, copy.source, named=True)
         if copy.heredoc is None and _GLOB.search(posixpath.basename(destination)) and \
                 posixpath.dirname(destination) == posixpath.dirname(target) and \
                 fnmatchcase(posixpath.basename(target), posixpath.basename(destination)):
-            return _in_context(ctx, copy, posixpath.join(posixpath.dirname(copy.source), posixpath.basename(target)))
-        if copy.heredoc is None and target.startswith(destination.rstrip("/") + "/"):
+            found = _mode_of(ctx, copy, posixpath.join(posixpath.dirname(copy.source), posixpath.basename(target)))
+            if found is not None:
+                return found
+        elif copy.heredoc is None and target.startswith(destination.rstrip("/") + "/"):
             # a folder copied onto (or above) a PATH folder: its file at the same relative path, when
             # the folder is in the context to look into (else it may hold one)
             if copy.from_stage is None and copy.from_ref is None and ctx.context_dir is not None and \
                     build_context.resolve(ctx.context_dir, copy.source.lstrip("/")) is None:
-                return True
-            return _in_context(ctx, copy, posixpath.join(copy.source, target[len(destination.rstrip("/")) + 1:]))
-    return False
+                return ""
+            found = _mode_of(ctx, copy, posixpath.join(copy.source, target[len(destination.rstrip("/")) + 1:]))
+            if found is not None:
+                return found
+    return None
 
 
-def _in_context(ctx: LintContext, copy: Copy, source: str) -> bool:
-    """Whether the build context holds the file `source`; True when that cannot be known (no
-    context, a copy from another stage or image, a URL): the built image settles it (SM206)."""
+def _mode_of(ctx: LintContext, copy: Copy, source: str, named: bool = False) -> Optional[str]:
+    """For a file COPYed from the build context: None when the context has no such file (when
+    the destination itself is `named` so, it is there whatever the source: ""), "" when it is
+    executable (COPY keeps the context's mode) or that cannot be known (no context, another stage
+    or image, a URL), else why it is not."""
     if copy.from_stage is not None or copy.from_ref is not None or ctx.context_dir is None or "://" in source:
-        return True
+        return ""
     found = build_context.resolve(ctx.context_dir, source.lstrip("/"))
-    return found is not None and os.path.isfile(found)
+    if found is None or not os.path.isfile(found):
+        return "" if named else None
+    mode = os.stat(found).st_mode
+    return "" if mode & 0o111 else f"{source.lstrip('/')} in the build context has mode {mode & 0o777:04o}"
 
 
 _GLOB = re.compile(r"[*?\[]")
