@@ -390,6 +390,13 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
         facts += prepare(request, options.sagemaker, options.job_file or "the request", profile_name)
     request_where = options.job_file or "request"
     request_hits = [("SM300", hit) for hit in validate(request)]
+    if profile_name != "processing":
+        # The instance-type enum is Processing's (ProcessingInstanceType): not the list of the other
+        # contracts' instance types, so it is not held against them.
+        facts.append(("note", f"the instance type is not checked under --profile {profile_name} (SM300 knows "
+                              "Processing's instance types only)"))
+        request_hits = [(rule, hit) for rule, hit in request_hits
+                        if not hit.message.startswith("ProcessingResources.ClusterConfig.InstanceType")]
     findings = stamp(request_hits, request_where, settings, catalogue, today)
     skipped: List[Tuple[str, str]] = []
     rules = ["SM300"]
