@@ -214,7 +214,7 @@ def gpu(ctx: Context) -> Outcome:
     status = str(found.get("ProcessingJobStatus"))
     failure = str(found.get("FailureReason") or "")
     output = Logs(ctx.clients.logs, name).tail("algo-1", 200)
-    facts.append(("job", status + (f" ({failure})" if failure else "")))
+    facts[-1] = ("job gpu", f"{name}: {status}" + (f" ({failure})" if failure else ""))  # "job" is completion's
     if status == "Completed":
         return gpu_verdicts.judge_exit(0, output, facts, expected, plan.instance_type, ctx.expect_gpus)
     if status == "Stopped":
