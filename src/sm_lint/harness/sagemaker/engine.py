@@ -10,7 +10,7 @@ import re
 import socket
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Pattern, Tuple
 
-from sm_lint.errors import FatalError, UsageError
+from sm_lint.errors import UsageError
 from sm_lint.harness.jobspec import DEFAULT_JOB_NAME, DEFAULT_ROLE_ARN
 from sm_lint.harness.outcome import Outcome
 from sm_lint.harness.plan import JobPlan
@@ -141,8 +141,6 @@ def _delete_staged(clients: Any, place: Any) -> List[Tuple[str, str]]:
 
     try:
         removed = staging.delete(clients.s3, [place])
-    except FatalError as error:
-        return [("note", f"what sm-lint staged under {place.uri} could not be deleted: {error}")]
     except Exception as error:  # noqa: BLE001 - the verdicts stand; the leftover is said
         return [("note", f"what sm-lint staged under {place.uri} could not be deleted: {error}")]
     return [("staged data", f"{removed} object{'s' if removed != 1 else ''} under {place.uri} deleted")] if removed else []
@@ -186,7 +184,7 @@ def cleanup(region: Optional[str], force: bool, clients: Any = None) -> List[Clo
             if TAG_RUN not in tags:
                 continue  # named like ours, not made by sm-lint
             owner, host, pid = tags.get(TAG_OWNER, ""), tags.get(TAG_HOST, ""), tags.get(TAG_PID, "")
-            stop, reason = _judge(owner, host, pid, clients.caller, force, _owner_alive)
+            stop, reason = _judge(owner, host, pid, clients.caller[:256], force, _owner_alive)  # as tagged
             name = summary.get("ProcessingJobName", "")
             if stop:
                 jobs.stop(name)

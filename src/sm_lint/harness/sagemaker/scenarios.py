@@ -25,7 +25,7 @@ from sm_lint.harness.outcome import Outcome, Timeline, log_evidence
 from sm_lint.harness.plan import JobPlan
 from sm_lint.harness.sagemaker.aws import Clients
 from sm_lint.harness.sagemaker.logs import Logs
-from sm_lint.harness.sagemaker.service import NAME_PREFIX, TAG_RUN, Jobs, Refused, terminal
+from sm_lint.harness.sagemaker.service import NAME_PREFIX, Jobs, Refused, terminal
 from sm_lint.harness.sagemaker.staging import Download, S3Place, download, place_outputs
 
 # How long a job may take to reach its container beyond MaxRuntimeInSeconds before sm-lint stops
@@ -315,5 +315,3 @@ def _service_times(found: Dict[str, Any]) -> List[Tuple[str, str]]:
             parts.append(f"{key} t+{moment.timestamp() - created.timestamp():.0f}s")
     return [("service times", f"CreationTime {created.isoformat()} | " + " | ".join(parts))] if parts else []
 
-
-__all__ = ["Context", "SCENARIOS", "TAG_RUN"]
