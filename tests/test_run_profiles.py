@@ -289,3 +289,62 @@ def test_shipped_probes_were_built_from_the_shipped_source() -> None:
         binary = (ROOT / "src" / "sm_lint" / "data" / "probe" / name).read_bytes()
         assert f"sm-lint-probe-source-sha256={digest}".encode() in binary, \
             f"{name} is stale: rebuild it with scripts/build_probe.sh"
+
+
+# -- guarantees and the gate ---------------------------------------------------------------------------
+
+def test_ctrl_c_while_polling_ping_leaves_nothing_behind(server_image: Any, docker_client: Any, tmp_path: Path) -> None:
+    """The probe container and its imported image go too, not only the job's container and network."""
+    import signal as signals
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("DOCKER_HOST", None)
+    (tmp_path / ".sm-lint.toml").write_text("")
+    process = subprocess.Popen([sys.executable, "-m", "sm_lint", "run", "--profile", "inference", "--quiet",
+                                server_image("ok", "ENV PORT=8000\n")], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    label = {"label": f"{PID_LABEL}={process.pid}"}
+    try:
+        for _ in range(1200):  # until the probe runs: then the container, network and image all exist
+            if any(c.name.endswith("serve-probe") for c in docker_client.containers.list(filters=label)):
+                break
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the probe never ran")
+        process.send_signal(signals.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130 and len(stderr.splitlines()) == 1, stderr
+    assert not docker_client.containers.list(all=True, filters=label)
+    assert not docker_client.networks.list(filters=label)
+    assert not docker_client.images.list(filters=label)
+
+
+def test_gate_runs_the_served_image_under_its_profile(docker_client: Any, tmp_path: Path) -> None:
+    from docker_support import SESSION
+    from sm_lint.gate_command import GateOptions, run_gate
+
+    (tmp_path / "server").write_bytes(static_binary((PROGRAMS / "server.c").read_text()))
+    (tmp_path / "server").chmod(0o755)
+    (tmp_path / "Dockerfile").write_text('FROM scratch\nCOPY server /server\nENTRYPOINT ["/server", "--mode=ok"]\n')
+    (tmp_path / ".sm-lint.toml").write_text('profile = "inference"\n')
+    (tmp_path / "rows.csv").write_text("1,2\n")
+    tag = f"sm-lint-test/gate-inference:{SESSION.session_id}"
+    try:
+        result = run_gate(GateOptions(dockerfile=str(tmp_path / "Dockerfile"), context=str(tmp_path), image=tag,
+                                      build=True, quiet=True, config_file=tmp_path / ".sm-lint.toml",
+                                      scenarios=("completion", "stop"),
+                                      run_inputs=(("payload", str(tmp_path / "rows.csv")),)), CATALOGUE)
+    finally:
+        try:
+            docker_client.images.remove(tag, force=True)
+        except Exception:  # noqa: BLE001 - not built
+            pass
+    assert result.findings == [] and result.exit_code == 0, result.findings
+    assert result.profile == "inference"
+    assert {"SM106", "SM206", "SM330", "SM331", "SM332", "SM310"} <= set(result.rules)
+    assert "HTTP 200" in dict(result.facts)["/invocations algo-1"]
