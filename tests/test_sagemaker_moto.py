@@ -346,3 +346,23 @@ def test_the_region_comes_from_aws_region_too(aws: MotoServer, tmp_path: Path, m
                     "-q", "-f", "json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["facts"]["region"] == "eu-west-1"
+
+
+def test_the_example_script_runs_its_jobs(aws: MotoServer, tmp_path: Path) -> None:
+    """examples/sagemaker/verify.sh against moto: its flags are right and it writes its reports
+    (what the real service then says is for its user to see)."""
+    shim = tmp_path / "bin" / "sm-lint"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m sm_lint "$@"\n')
+    shim.chmod(0o755)
+    env = dict(os.environ, PATH=f"{shim.parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run(["sh", str(ROOT / "examples" / "sagemaker" / "verify.sh"), ROLE], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sent = aws.requests("SageMaker.CreateProcessingJob")
+    assert sorted(request["ProcessingJobName"].split("-")[2] for request in sent) == ["completion", "completion", "stop"]
+    assert all(request["AppSpecification"]["ContainerEntrypoint"] == ["python3"] for request in sent)
+    assert all(request["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.m5.xlarge" for request in sent)
+    for name in ("good", "failing"):
+        assert json.loads((tmp_path / "sm-lint-verify" / f"{name}.json").read_text())["command"] == "run"
+    assert "stopped 0 left-over processing jobs" in done.stdout
