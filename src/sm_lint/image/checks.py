@@ -221,11 +221,13 @@ def argument_not_taken(ctx: ImageContext) -> Iterator[Hit]:
         return
     path_var = dict(config.env).get("PATH")
     where = f"PATH={path_var}" if path_var is not None else f"Docker's default PATH={contract.DEFAULT_PATH}"
+    replaced = f" in place of the Cmd {list(config.cmd)!r}" if config.cmd else ""
     yield Hit(0, f"{profile.title} runs `{profile.command}`, and the image has no Entrypoint, so Docker runs "
-                 f"`{name}` from PATH, but no folder of {where} holds a file named `{name}`: the container "
-                 f"fails to start (exec: \"{name}\": executable file not found in $PATH)",
+                 f"`{name}` from PATH{replaced}, but no folder of {where} holds a file named `{name}`: the "
+                 f"container fails to start (exec: \"{name}\": executable file not found in $PATH)",
               fix=f"Rebuild with an exec-form ENTRYPOINT that accepts `{name}`, or an executable `{name}` in a "
-                  "folder on PATH")
+                  "folder on PATH" + (", or give ContainerEntrypoint in the job's AlgorithmSpecification"
+                                      if profile.name == "training" else ""))
 
 
 def files_under_opt_ml(ctx: ImageContext) -> Iterator[Hit]:

@@ -266,27 +266,33 @@ def argument_not_taken(ctx: LintContext) -> Iterator[Hit]:
         return
     where = ":".join(folders)
     line = (ep.instruction if ep is not None else final.instruction).start_line
+    # The CMD a reader may take for the command: the argument replaces it.
+    replaced = f"; the CMD {list(final.cmd.argv)!r} does not run: `{name}` replaces it" \
+        if final.cmd is not None and final.cmd.argv else ""
     if root.base.lower() != "scratch":
         provides = f"an ENTRYPOINT or a `{name}` program" if ep is None else f"a `{name}` program"
         cleared = " sets no ENTRYPOINT and" if ep is None else "'s ENTRYPOINT [] clears the base image's, and it"
         yield Hit(line,
                   f"{profile.title} runs `{profile.command}`, and this Dockerfile{cleared} puts no executable "
                   f"`{name}` on PATH ({where}): the container may not start (unless the base image {root.base!r} "
-                  f"provides {provides}, which the Dockerfile does not show); check the built image with "
-                  f"`sm-lint inspect IMAGE --profile {profile.name}`",
-                  fix=_argument_fix(name))
+                  f"provides {provides}, which the Dockerfile does not show){replaced}; check the built image "
+                  f"with `sm-lint inspect IMAGE --profile {profile.name}`",
+                  fix=_argument_fix(name, profile))
         return
     why = "ENTRYPOINT [] leaves no" if ep is not None else "the image is built FROM scratch and sets no"
     yield Hit(line,
               f"{profile.title} runs `{profile.command}`, but {why} ENTRYPOINT, so Docker looks for a program "
               f"`{name}` on PATH ({where}) and the Dockerfile puts none there: the container fails to start "
-              f"(exec: \"{name}\": executable file not found in $PATH)",
-              fix=_argument_fix(name))
+              f"(exec: \"{name}\": executable file not found in $PATH){replaced}",
+              fix=_argument_fix(name, profile))
 
 
-def _argument_fix(name: str) -> str:
+def _argument_fix(name: str, profile: "profiles.Profile") -> str:
+    # Only a training job can replace the command (AlgorithmSpecification.ContainerEntrypoint);
+    # hosting and batch transform always run `serve`.
+    job = ", or give ContainerEntrypoint in the job's AlgorithmSpecification" if profile.name == "training" else ""
     return (f"Add an exec-form ENTRYPOINT that accepts `{name}` as its first argument, or COPY an executable "
-            f"`{name}` into a folder on PATH (for example /usr/local/bin/{name})")
+            f"`{name}` into a folder on PATH (for example /usr/local/bin/{name}){job}")
 
 
 def _path_folders(final: Stage) -> List[str]:
