@@ -141,6 +141,9 @@ def test_gate_passes_the_profile_to_every_layer(repo: Path) -> None:
     assert document["profile"] == "training"
     assert rules(document) == ["SM106", "SM110"]
     assert "SageMaker Training mounts /opt/ml/model over it" in document["findings"][1]["message"]
+    (repo / ".sm-lint.toml").write_text('profile = "inference"\n')  # the config's profile, without the flag
+    result = sm_lint("gate", "--dockerfile", "Dockerfile", "-f", "json", "--quiet")
+    assert json.loads(result.stdout)["profile"] == "inference"
 
 
 # -- SM106: the Dockerfile ---------------------------------------------------------------------
