@@ -306,3 +306,17 @@ def test_sm210_per_profile(repo: Path) -> None:
     assert training["message"] == ("1 file (2.0 KiB) under /opt/ml/model: SageMaker Training mounts over "
                                    "/opt/ml/model at start, so the container will not see them")
     assert training["evidence"][0].startswith("/opt/ml/model/model.pkl")
+
+
+@pytest.mark.parametrize("base, profile, expected", [
+    ("763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-training:2.3-gpu-py311", "training", []),
+    ("${DLC_ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/tensorflow-training:2.14-cpu", "training", []),
+    ("763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-inference:2.3-cpu-py311", "inference", []),
+    # a training DLC has no `serve`; an account's own repository named *-training may hold anything
+    ("763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-training:2.3-gpu-py311", "inference", ["SM106"]),
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-training:1", "training", ["SM106"]),
+])
+def test_sm106_knows_the_deep_learning_container_bases(repo: Path, base: str, profile: str,
+                                                        expected: List[str]) -> None:
+    dockerfile = f"ARG DLC_ACCOUNT\nARG REGION\nFROM {base}\nCOPY train.py /opt/ml/code/train.py\n"
+    assert rules(check_json(repo, dockerfile, "--profile", profile)) == expected
