@@ -486,3 +486,47 @@ def test_generated_json_like_arrays(items: List[str], quotes: List[str], trailin
     assert fixed.count(newline) == dockerfile.count(newline)
     commands = [c for c in buildkit.parse_string(fixed) if c.cmd.upper() == keyword]
     assert commands and commands[0].json and list(commands[0].value) == items, fixed
+
+
+def _bench_corpus() -> List:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import gen_corpus  # bench/gen_corpus.py: realistic processing Dockerfiles with planted mistakes
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return [pytest.param(f.text, id=f.path) for f in gen_corpus.generate(7, 60)]
+
+
+@pytest.mark.skipif(buildkit is None, reason="needs BuildKit's parser")
+@pytest.mark.parametrize("text", _bench_corpus())
+def test_fix_on_the_bench_corpus(text: str) -> None:
+    """The bench's realistic Dockerfiles (multi-stage CUDA builds, heredocs, long continuations,
+    Windows escapes, planted shell-form ENTRYPOINTs): whatever --fix --unsafe-fixes does, BuildKit
+    reads the same instructions on the same lines, the fixed ones in exec form, all others
+    unchanged, and a second run changes nothing."""
+    before = buildkit.parse_string(text)
+    folder = tempfile.mkdtemp()
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        os.mkdir(".git")
+        with open("Dockerfile", "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        outcome = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=True, unsafe=True)[0]
+        again = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=True, unsafe=True)[0]
+        with open("Dockerfile", encoding="utf-8", newline="") as handle:
+            fixed = handle.read()
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(folder)
+    assert not again.changed, again.diff()
+    after = buildkit.parse_string(fixed)
+    assert len(after) == len(before)
+    fixed_lines = {int(note.split(":", 1)[0]) for note in outcome.fixed}
+    assert outcome.changed == bool(fixed_lines)
+    for old, new in zip(before, after):
+        assert (old.cmd, old.start_line, old.end_line, old.flags) == (new.cmd, new.start_line, new.end_line, new.flags)
+        if old.start_line in fixed_lines:
+            assert new.json and not old.json, (old, new)
+        else:
+            assert (old.value, old.json, old.heredocs) == (new.value, new.json, new.heredocs), (old, new)
