@@ -10,17 +10,21 @@ are tested with FROM-scratch images in tests/test_run_profiles.py.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, List, Set
 
 import pytest
 import yaml
@@ -134,3 +138,90 @@ def test_serve_answers_ping_and_invocations_and_stops_on_sigterm(tmp_path: Path)
             server.kill()
         output = server.communicate()[0]
     assert f"on port {port}" in output and output.rstrip().endswith("stopped")
+
+
+# -- the examples built and gated on the real engine -------------------------------------------------
+
+_SKIP_DIRS = {"test", "tests", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__",
+              "site-packages", "pydoc_data"}
+
+
+def _needed_libraries(paths: List[Path]) -> Set[Path]:
+    """The shared libraries `ldd` names for these files (and the loader)."""
+    found: Set[Path] = set()
+    for path in paths:
+        done = subprocess.run(["ldd", str(path)], capture_output=True, text=True)
+        for match in re.finditer(r"(/\S+) \(0x", done.stdout):
+            found.add(Path(match.group(1)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def python_base(docker_client: Any) -> Iterator[str]:
+    """A stand-in for python:X-slim, which no registry here gives: this test interpreter, its standard
+    library and the shared libraries they need, as an image made by `docker import`, tagged
+    `python:<tag>-slim` so that the examples' unchanged `FROM python:${PYTHON_VERSION}-slim` takes it
+    with `--build-arg PYTHON_VERSION=<tag>`. Removed after the module."""
+    from docker_support import LABEL_KEY, SESSION_ID, unavailable
+
+    if shutil.which("ldd") is None:
+        unavailable("ldd is needed to collect the interpreter's libraries")
+    executable = Path(os.path.realpath(sys.executable))
+    stdlib = Path(os.__file__).resolve().parent
+    files: List[Path] = [executable]
+    for folder, dirnames, filenames in os.walk(stdlib):
+        dirnames[:] = [name for name in dirnames if name not in _SKIP_DIRS]
+        files += [Path(folder, name) for name in filenames]
+    libraries = _needed_libraries([executable] + [p for p in files if p.suffix == ".so"])
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(set(files) | libraries):
+            real = path.resolve()
+            tar.add(str(real), arcname=str(path).lstrip("/"), recursive=False)
+        link = tarfile.TarInfo("usr/local/bin/python3")
+        link.type, link.linkname = tarfile.SYMTYPE, str(executable)
+        tar.addfile(link)
+    version = f"smlinttest{SESSION_ID.replace('-', '')}"
+    tag = f"python:{version}-slim"
+    docker_client.api.import_image_from_data(
+        buffer.getvalue(), repository="python", tag=f"{version}-slim",
+        changes=[f"LABEL {LABEL_KEY}={SESSION_ID}", "ENV PATH=/usr/local/bin:/usr/bin:/bin"])
+    try:
+        yield version
+    finally:
+        try:
+            docker_client.images.remove(tag, force=True)
+        except Exception:  # noqa: BLE001 - the session's cleanup removes labelled images too
+            pass
+
+
+@pytest.mark.parametrize("profile", ["training", "inference"])
+def test_example_passes_the_gate_on_the_engine(profile: str, python_base: str, docker_client: Any,
+                                               tmp_path: Path) -> None:
+    """The CI workflow's gate, here: build the example, check its Dockerfile, inspect the image, run it
+    under its profile (train on data/ / serve model/ and payload.csv, stop with SIGTERM)."""
+    from docker_support import SESSION_ID
+    from sm_lint.catalogue import Catalogue
+    from sm_lint.gate_command import run_gate
+
+    tag = f"sm-lint-test/example-{profile}:{SESSION_ID}"
+    config_file = EXAMPLES / profile / "pyproject.toml"
+    options = merged_options(GateOptions(config_file=config_file, image=tag, quiet=True,
+                                         build_args=(("PYTHON_VERSION", python_base),),
+                                         reports=(f"json={tmp_path / 'report.json'}",)))
+    try:
+        result = run_gate(options, Catalogue.load())
+    finally:
+        try:
+            docker_client.images.remove(tag, force=True)
+        except Exception:  # noqa: BLE001 - not built
+            pass
+    assert result.findings == [] and result.exit_code == 0, (result.findings, result.skipped)
+    assert result.profile == profile
+    facts = dict(result.facts)
+    if profile == "training":
+        assert facts["job"] == "Completed" and {"SM301", "SM341"} <= set(result.rules)
+    else:
+        assert "HTTP 200" in facts["/invocations algo-1"] and "/ping polled on port 9080" in facts["serve timeline"]
+        assert facts["stop verdict"] == "SIGTERM honoured"
+        assert {"SM330", "SM331", "SM332", "SM310"} <= set(result.rules)

@@ -168,7 +168,7 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
         options = options._replace(image=engine_image)
     catalogue.check_ids(list(options.ignore), "--ignore")
     # Everything a typo could break is read before the work starts: no build is wasted on it.
-    scenarios = expand_scenarios(list(options.scenarios))
+    scenarios = expand_scenarios(list(options.scenarios), serves=None)  # expanded under the profile by run
     command = _job_command(options.job) if options.image and options.job else ((), ())
     if options.image and options.job:  # the job file's host folders (file://), before any build
         from sm_lint.harness.jobspec import load_request

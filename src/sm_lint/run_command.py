@@ -239,15 +239,19 @@ SCENARIO_RULES = {
 }
 
 
-def expand_scenarios(names: List[str], serves: bool = False) -> Tuple[str, ...]:
+def expand_scenarios(names: List[str], serves: Optional[bool] = False) -> Tuple[str, ...]:
     """The scenario names in order, `all` expanded; for a serving profile (`serves`), `completion`
-    is `serve`, and `serve` is refused for the others."""
+    is `serve`, and `serve` is refused for the others. `serves=None` (the profile not known yet):
+    the names are only checked, and come back as given (run_harness expands them)."""
     chosen: List[str] = []
     for name in names or ["completion"]:
         for part in name.split(","):
             part = part.strip().lower()
             if part not in SCENARIOS:
                 raise UsageError(f"--scenario {part!r}: expected one of {', '.join(SCENARIOS)}")
+            if serves is None:
+                chosen += [part] if part not in chosen else []
+                continue
             if part == "serve" and not serves:
                 raise UsageError("--scenario serve: only a serving container (--profile inference or batch-transform) "
                                  "is served; use completion, stop, gpu or all")
@@ -407,6 +411,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
         return RunResult(findings, failed(findings, settings.fail_on), settings.fail_on, tuple(facts),
                          tuple(skipped), tuple(rules), profile_name)
 
+    from sm_lint.console import outside_reason
     from sm_lint.harness.plan import make_plan
 
     prepare_outputs(request, options)
@@ -423,7 +428,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
     for outcome in outcomes:
         facts += outcome.facts
         decided = [rule for rule in SCENARIO_RULES[outcome.scenario] if applies.get(rule, True)]
-        skipped += [(rule, f"{outcome.scenario}: the rule does not apply under --profile {profile_name}")
+        skipped += [(rule, outside_reason(catalogue[rule], [profile_name]))
                     for rule in SCENARIO_RULES[outcome.scenario] if rule not in decided]
         if outcome.skipped:
             facts.append((f"{outcome.scenario} scenario", f"skipped: {outcome.skipped}"))
