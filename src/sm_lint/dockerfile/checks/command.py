@@ -5,13 +5,16 @@ import os
 import posixpath
 import re
 from fnmatch import fnmatchcase
-from typing import Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Iterator, List, Optional, Set, Tuple
 
-from sm_lint import contract, pid1, profiles
+from sm_lint import contract, profiles
 from sm_lint.dockerfile import build_context, shell
 from sm_lint.dockerfile.context import LintContext, is_shell, shebang_shell
 from sm_lint.dockerfile.stages import Command, Copy, Stage, flag_value
 from sm_lint.findings import Hit
+
+if TYPE_CHECKING:
+    from sm_lint import pid1
 
 # `['a', 'b']`, `["a", "b",]`, `["a" "b"]`: an array of quoted items that json.Unmarshal rejects.
 # Not `[ -f x ]` or `[ "$A" = b ]`, which are shell tests.
@@ -68,6 +71,8 @@ def shell_form_cmd(ctx: LintContext) -> Iterator[Hit]:
 
 def _base_shell(ctx: LintContext) -> pid1.Shell:
     """/bin/sh of the final image as far as the Dockerfile shows it: from the external base image."""
+    from sm_lint import pid1  # here, as in every function below: only a file with shell code to run loads it
+
     if ctx.final is None:
         return pid1.UNKNOWN
     base = ctx.final.root.base
@@ -78,6 +83,8 @@ def _base_shell(ctx: LintContext) -> pid1.Shell:
 
 def _stop_part(argv: Tuple[str, ...], ctx: LintContext) -> str:
     """What a shell-form command's shell does with the stop signal, as sure as it is known."""
+    from sm_lint import pid1
+
     shell = pid1.shell_named(argv[0], _base_shell(ctx))
     signal = ctx.profile.stop_signal
     verdict = pid1.analyse(argv[-1], inline=True, shell=shell.name, signal=signal[3:])
@@ -137,6 +144,8 @@ def shell_stays_pid1(ctx: LintContext) -> Iterator[Hit]:
     interpreter = program if is_shell(program) else shebang_shell(text)
     if interpreter is None:
         return
+    from sm_lint import pid1
+
     shell = pid1.shell_named(interpreter, _base_shell(ctx))
     signal = ctx.profile.stop_signal
     verdict = pid1.analyse(text, inline=False, shell=shell.name, signal=signal[3:])
@@ -186,6 +195,8 @@ def _entrypoint_script(argv: Tuple[str, ...], program: str, final: Stage,
 
 
 def _inline_script(argv: Tuple[str, ...], program: str, setter: Command, ctx: LintContext) -> Iterator[Hit]:
+    from sm_lint import pid1
+
     shell = pid1.shell_named(program, _base_shell(ctx))
     signal = ctx.profile.stop_signal
     verdict = pid1.analyse(argv[2], inline=True, shell=shell.name, signal=signal[3:])
