@@ -158,6 +158,18 @@ def test_labelled_image_is_served_on_the_bind_to_port(server_image: Any, config_
     assert "/ping polled on port 9080" in fact(result, "serve timeline")
 
 
+def test_serving_works_through_a_tcp_engine_address(server_image: Any, config_file: Path, tmp_path: Path) -> None:
+    """Nothing published, nothing mounted: the same verdicts when the engine is only an address."""
+    from docker_support import tcp_loopback
+
+    payload = tmp_path / "rows.csv"
+    payload.write_text("7,8\n")
+    with tcp_loopback("/var/run/docker.sock") as address:
+        result = harness(server_image("ok"), config_file, profile="inference", payload=str(payload),
+                         scenarios=("serve",), docker_host=address)
+    assert found(result) == [] and "model=none;7,8" in fact(result, "/invocations algo-1")
+
+
 def test_slow_ping_is_sm331(server_image: Any, config_file: Path) -> None:
     result = harness(server_image("slow-ping"), config_file, profile="inference", scenarios=("serve",))
     assert [f.rule for f in result.findings] == ["SM331"]
