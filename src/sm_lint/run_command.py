@@ -394,7 +394,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
         facts += prepare(request, options.sagemaker, options.job_file or "the request", profile_name)
     request_where = options.job_file or "request"
     request_hits = [("SM300", hit) for hit in validate(request)]
-    if profile_name != "processing":
+    if profile_name != "processing" and options.overrides.instance_type is not None:
         # The instance-type enum is Processing's (ProcessingInstanceType): not the list of the other
         # contracts' instance types, so it is not held against them.
         facts.append(("note", f"the instance type is not checked under --profile {profile_name} (SM300 knows "
