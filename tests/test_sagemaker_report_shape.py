@@ -87,3 +87,58 @@ def test_same_report_structure_on_both_engines(docker_client: Any, tmp_path: Pat
     assert shared <= local["facts"].keys() and shared <= cloud["facts"].keys()
     for label in ("image", "profile", "scenarios", "job", "log algo-1"):
         assert local["facts"][label] == cloud["facts"][label], label
+
+
+STUBBORN = ('ENTRYPOINT ["/bin/busybox", "sh", "-c", "trap \'echo not now\' INT; echo ready; '
+            'while :; do /bin/busybox sleep 1; done"]\n')
+
+
+def test_same_stop_report_structure_on_both_engines(docker_client: Any, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container that shrugs off SIGINT: SM310 on both engines, with the timeline and the log tail
+    as evidence in the same layout; SM311/SM312 (PID 1's masks and children) only where a Docker
+    engine shows them, and skipped with that reason on SageMaker."""
+    import re
+
+    from moto_support import NAME as JOB
+
+    config = tmp_path / ".sm-lint.toml"
+    config.write_text("")
+    image = build_image(docker_client, "FROM scratch\nCOPY busybox /bin/busybox\n" + STUBBORN)
+    options = dict(scenarios=("stop",), config_file=config, ready_log="ready", grace=2.0)
+    local = report(run_harness(image, RunOptions(**options), CATALOGUE), image, tmp_path / "local.json")
+    stubbed = Stubbed()
+    stubbed.create()
+    stubbed.describe("InProgress")
+    stubbed.streams("algo-1")
+    stubbed.describe("InProgress")
+    stubbed.events(["ready"], head=True, forward="f/1")
+    stubbed.events([], head=True, token="f/1", forward="f/1")
+    stubbed.sm_stub.add_response("stop_processing_job", {}, {"ProcessingJobName": JOB})
+    stubbed.describe("Stopping")
+    stubbed.describe("Stopped")
+    stubbed.events(["ready", "not now"], limit=10)
+    monkeypatch.setattr(aws, "connect", lambda region=None: stubbed.clients)
+    monkeypatch.setattr(scenarios.Context, "name", lambda self, scenario: JOB)
+    with stubbed:
+        # grace 0: the Stubber's Stopped comes at once, so only a zero grace makes it "late"
+        result = run_harness(image, RunOptions(**dict(options, grace=0.0), sagemaker=SageMakerOptions(role=ROLE,
+                                                                                                      stop_grace=0.0)),
+                             CATALOGUE)
+    stubbed.done()
+    cloud = report(result, image, tmp_path / "sagemaker.json")
+    assert local.keys() == cloud.keys()
+    assert "SM310" in [f["rule"] for f in local["findings"]] and [f["rule"] for f in cloud["findings"]] == ["SM310"]
+    mine = next(f for f in local["findings"] if f["rule"] == "SM310")
+    theirs = cloud["findings"][0]
+    for key in ("rule", "title", "severity", "path", "line", "fix"):
+        assert mine[key] == theirs[key], key
+    for evidence in (mine["evidence"], theirs["evidence"]):
+        heading = evidence.index("last log lines of algo-1:")
+        assert all(re.match(r"t\+\d+\.\d{3}s ", line) for line in evidence[:heading])  # the timeline
+        assert all(line.startswith("  ") for line in evidence[heading + 1:]) and "  not now" in evidence
+    assert {"stop timeline", "stop verdict", "log algo-1"} <= cloud["facts"].keys()
+    assert {"stop timeline", "stop verdict"} <= local["facts"].keys()
+    local_only = {f["rule"] for f in local["findings"]} - {"SM310"}
+    skipped = {s["rule"]: s["reason"] for s in cloud["skipped"]}
+    assert local_only <= {"SM311", "SM312"} and all("Docker engine" in skipped[rule] for rule in ("SM311", "SM312"))
