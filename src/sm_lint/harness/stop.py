@@ -1,6 +1,7 @@
 """The stop scenario: start the job, wait until it is running, read PID 1's signal dispositions,
-send the stop signal (SIGINT by default: "StopProcessingJob ... sends the SIGINT and SIGKILL
-signals", Processing page), wait the grace, then SIGKILL, and report the timeline.
+send the stop signal (the profile's: SIGINT for Processing, "StopProcessingJob ... sends the SIGINT
+and SIGKILL signals"; SIGTERM with 120 s for Training and 30 s for hosting and Batch Transform, from
+data/profiles.toml), wait the grace, then SIGKILL, and report the timeline.
 
 SM311 is the timing-free prediction, made before the signal is sent: from /proc/<pid>/status
 (procstatus.py), or, when PID 1 is a shell with a child, from the shell's code (pid1.py: a shell
