@@ -112,7 +112,11 @@ class Session:
         labels = [f"LABEL {key}={json.dumps(value)}" for key, value in self.labels.items()]
         answer = _engine_call(lambda: self.client.api.import_image_from_data(
             rootfs_tar, repository=repository, tag=self.run_id, changes=labels + changes), self.client, "import an image")
-        image_id = str(json.loads(answer.strip().splitlines()[-1]).get("status", "")) if isinstance(answer, str) else ""
+        text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer or "")
+        try:
+            image_id = str(json.loads(text.strip().splitlines()[-1]).get("status", ""))
+        except (ValueError, IndexError, AttributeError):
+            image_id = ""
         if not image_id.startswith("sha256:"):
             raise EnvironmentFailure(f"the engine at {host_of(self.client)} did not import the image: {answer!r:.200}")
         self.images.append(image_id)
