@@ -572,6 +572,7 @@ def plan(path: str, text: str, findings: Sequence[Finding], *, unsafe: bool = Fa
         edits[ins.start_line] = (new, argv, f"{line}: {rule} fixed: {what}")
     if edits:
         _cross_check(lines, parsed, edits, skipped)
+    in_other_files = tuple(fixed)  # SM105 notes: their edits are in `others`
     new_lines = list(lines)
     for new, _, note in edits.values():
         for index, replacement in new.items():
@@ -581,9 +582,9 @@ def plan(path: str, text: str, findings: Sequence[Finding], *, unsafe: bool = Fa
     if edits:
         problem = _verify(parsed, new_text, {start: argv for start, (_, argv, _) in edits.items()})
         if problem:
-            return Outcome(path, text, text, (), tuple(skipped) + tuple(
+            return Outcome(path, text, text, in_other_files, tuple(skipped) + tuple(
                 f"{note.split(' fixed: ', 1)[0]} not fixed: {problem}" for _, _, note in edits.values()),
-                tuple(available))
+                tuple(available), tuple(others))
     return Outcome(path, text, new_text, tuple(sorted(fixed, key=_line_key)), tuple(skipped), tuple(available),
                    tuple(others))
 
