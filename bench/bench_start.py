@@ -1,5 +1,9 @@
 """Cold start of `sm-lint check` on one small Dockerfile, against `python -c pass` and hadolint.
 
+Also timed: the "stdlib floor", an interpreter that only imports the standard-library modules that
+`sm-lint check` needs (argparse, re, typing, pathlib, json, datetime, ...): no program built on them
+can start faster.
+
 The pre-commit hook runs sm-lint once per commit on a file or two, so what counts there is the
 start-up: Python's own (the floor no Python program goes under), sm-lint's imports, the catalogue,
 then the lint. The three commands run in turn, round after round (A B C A B C ...), so that a
@@ -30,6 +34,10 @@ from bench import ROOT, machine_info, scripts_dir_executable  # noqa: E402  (a s
 
 DEFAULT_FILE = ROOT / "fixtures" / "parser" / "directives.Dockerfile"
 AIM = 3.0  # issue 11: within 3x of the interpreter's own start-up
+# The standard-library modules `sm-lint check` imports (`python -X importtime`), and argparse's first
+# message lookup, which imports locale: what any program built on them starts with.
+STDLIB_FLOOR = ("import argparse, bisect, datetime, enum, errno, fnmatch, json, pathlib, re, stat, typing; "
+                "import gettext; gettext.gettext('options')")
 
 
 def wall(argv: Sequence[str], env: Dict[str, str]) -> float:
@@ -41,6 +49,7 @@ def wall(argv: Sequence[str], env: Dict[str, str]) -> float:
 def commands(file: Path) -> Dict[str, List[str]]:
     sm_lint = scripts_dir_executable("sm-lint")
     found = {"python -c pass": [sys.executable, "-c", "pass"],
+             "stdlib floor": [sys.executable, "-c", STDLIB_FLOOR],
              "sm-lint check": [sm_lint, "check", str(file)] if sm_lint else
              [sys.executable, "-m", "sm_lint", "check", str(file)]}
     hadolint = scripts_dir_executable("hadolint")
@@ -93,6 +102,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"  {name:15} median {statistics.median(walls) * 1000:6.1f} ms  "
               f"(min {min(walls) * 1000:.1f}, max {max(walls) * 1000:.1f})")
     ratio = statistics.median(s / p for s, p in zip(times["sm-lint check"], times["python -c pass"]))
+    floor_ratio = statistics.median(s / p for s, p in zip(times["stdlib floor"], times["python -c pass"]))
+    print(f"stdlib floor / python -c pass: {floor_ratio:.2f}x per round (median)")
     print(f"sm-lint / python -c pass: {ratio:.2f}x per round (median); aim {AIM:.0f}x "
           f"({'met' if ratio <= AIM else 'not met'}); sm-lint's own share: "
           f"{(statistics.median(times['sm-lint check']) - floor) * 1000:.1f} ms")
