@@ -278,7 +278,9 @@ def _from_index(folder: Path) -> Optional[Catalogue]:
         with open(folder / INDEX, encoding="utf-8") as handle:
             pages = json.load(handle)["pages"]
         names = _pages(folder)
-        if names != sorted(pages) or any(os.stat(folder / name).st_size != pages[name]["size"] for name in names):
+        where = str(folder)
+        if names != sorted(pages) or any(os.stat(os.path.join(where, name)).st_size != pages[name]["size"]
+                                         for name in names):
             return None
         rules = [_rule(pages[name]["front_matter"], folder / name) for name in names]
     except (OSError, ValueError, KeyError, TypeError):
