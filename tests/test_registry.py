@@ -142,6 +142,9 @@ def test_several_images_in_one_report(registry: Registry, home: Path) -> None:
     assert report["facts"][f"{first}: platform"] == "linux/amd64"  # one image: no choice to make
     text = sm_lint("inspect", first, second, "--jobs", "2", cwd=home)
     assert text.code == 1 and "2 images checked" in text.stdout
+    missing = sm_lint("inspect", first, f"registry:{registry.host}/team/app:nope", "--jobs", "2", cwd=home)
+    one_line_error(missing, 3, "has no tag nope")
+    assert missing.stdout == ""  # no half report
 
 
 def test_check_and_gate_take_a_registry_image(registry: Registry, home: Path, tmp_path: Path) -> None:
@@ -230,6 +233,53 @@ def test_a_decompression_bomb_stops_at_the_archive_limits(registry: Registry, ho
     run = sm_lint("inspect", f"registry:{registry.host}/team/app:gzip", cwd=home,
                   env={"SM_LINT_MAX_LAYER_BYTES": "4096"})
     one_line_error(run, 3, "inflates past 4096 bytes", "decompression bomb")
+
+
+def test_ctrl_c_during_a_download_ends_at_once(registry: Registry, home: Path) -> None:
+    """A layer that trickles in: Ctrl-C ends the run with 130 and one line, without waiting for the
+    download threads."""
+    import signal
+    import threading
+    import time
+
+    asked = threading.Event()
+    files = oci_files(PLAIN)
+    manifest = next(json.loads(data) for path, data in files.items()
+                    if path.startswith("blobs/") and data[:1] == b"{" and b'"layers"' in data)
+    layer = manifest["layers"][0]["digest"]
+
+    def trickle(handler: Any, path: str) -> bool:
+        if not path.endswith(f"/blobs/{layer}"):
+            return False
+        asked.set()
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(1 << 30))
+        handler.end_headers()
+        try:
+            for _ in range(2400):  # two minutes: far longer than the wait for the exit below
+                handler.wfile.write(b"\0" * 512)
+                handler.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+        return True
+
+    with Front(registry.url, trickle) as front:
+        environment = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock",
+                           DOCKER_CONFIG=str(home / "docker"), PYTHONPATH=str(ROOT / "src"))
+        process = subprocess.Popen([sys.executable, "-m", "sm_lint", "inspect", f"registry:{front.host}/team/app:plain"],
+                                   cwd=home, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert asked.wait(60), "the layer was never asked for"
+            time.sleep(0.3)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130, (process.returncode, err)
+    assert err.strip().splitlines()[-1] == "sm-lint: interrupted" and "Traceback" not in err
 
 
 def test_429_and_503_are_retried(registry: Registry, home: Path) -> None:
