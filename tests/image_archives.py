@@ -88,6 +88,7 @@ def _entry(spec: Any) -> Tuple[tarfile.TarInfo, bytes]:
     path, kind = spec[0], spec[1]
     data = spec[2] if len(spec) > 2 else None
     link = spec[3] if len(spec) > 3 else ""
+    mode = spec[4] if len(spec) > 4 else None  # permission bits; default 0755 for folders, 0644 for the rest
     if kind == "symlink" and not link and isinstance(data, str):
         data, link = None, data  # ("a", "symlink", "target") reads naturally too
     if kind in ("whiteout", "opaque"):
@@ -100,7 +101,7 @@ def _entry(spec: Any) -> Tuple[tarfile.TarInfo, bytes]:
     payload = data.encode() if isinstance(data, str) else bytes(data) if isinstance(data, int) else (data or b"")
     info = tarfile.TarInfo(path.rstrip("/") if kind == "dir" and path not in ("/", "./") else path)
     info.type = _TYPES[kind]
-    info.mode = 0o755 if kind == "dir" else 0o644
+    info.mode = mode if mode is not None else 0o755 if kind == "dir" else 0o644
     info.linkname = link
     info.size = len(payload) if kind == "file" else 0
     return info, payload if kind == "file" else b""

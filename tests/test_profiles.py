@@ -277,7 +277,8 @@ def inspect_json(repo: Path, layers: List[list], config: Dict[str, Any], profile
 
 def test_sm206_follows_links_inside_the_image(repo: Path) -> None:
     layers = [[("usr", "dir"), ("usr/bin", "dir"), ("bin", "symlink", None, "usr/bin"),
-               ("opt/program/serve.py", "file", 10), ("usr/bin/serve", "symlink", None, "../../opt/program/serve.py")]]
+               ("opt/program/serve.py", "file", 10, "", 0o755),
+               ("usr/bin/serve", "symlink", None, "../../opt/program/serve.py")]]
     config = {"Env": ["PATH=/bin"]}
     inference = inspect_json(repo, layers, config, "inference")
     assert rules(inference) == [] and inference["facts"]["effective command"] == "serve"
@@ -291,7 +292,7 @@ def test_sm206_follows_links_inside_the_image(repo: Path) -> None:
 
 
 def test_sm204_is_processings_and_sm206_takes_over(repo: Path) -> None:
-    layers = [[("usr/local/bin/train", "file", 10)]]
+    layers = [[("usr/local/bin/train", "file", 10, "", 0o755)]]
     assert rules(inspect_json(repo, layers, {}, "processing")) == ["SM204"]
     assert rules(inspect_json(repo, layers, {}, "training")) == []  # Docker's default PATH finds train
     assert rules(inspect_json(repo, layers, {}, "inference")) == ["SM206"]
@@ -320,3 +321,19 @@ def test_sm106_knows_the_deep_learning_container_bases(repo: Path, base: str, pr
                                                         expected: List[str]) -> None:
     dockerfile = f"ARG DLC_ACCOUNT\nARG REGION\nFROM {base}\nCOPY train.py /opt/ml/code/train.py\n"
     assert rules(check_json(repo, dockerfile, "--profile", profile)) == expected
+
+
+def test_sm206_reads_the_execute_bit_from_the_layer(repo: Path) -> None:
+    executable = [[("opt/program/serve", "file", "#!/bin/sh\n", "", 0o755)]]
+    config = {"Env": ["PATH=/opt/program:/bin"], "Cmd": ["/bin/sh"]}
+    assert rules(inspect_json(repo, executable, config, "inference")) == []
+    # the same file without the execute bit, then a later layer that chmods it
+    plain = [[("opt/program/serve", "file", "#!/bin/sh\n", "", 0o644)]]
+    (finding,) = inspect_json(repo, plain, config, "inference")["findings"]
+    assert finding["rule"] == "SM206" and finding["message"] == (
+        "SageMaker real-time inference (Hosting) runs `docker run IMAGE serve`, and the image has no Entrypoint, so "
+        "Docker looks for an executable `serve` on PATH: /opt/program/serve is there but has mode 0644, no execute "
+        "bit, so Docker passes over it and the container fails to start (exec: \"serve\": executable file not found "
+        "in $PATH)")
+    fixed = plain + [[("opt/program/serve", "file", "#!/bin/sh\n", "", 0o755)]]
+    assert rules(inspect_json(repo, fixed, config, "inference")) == []

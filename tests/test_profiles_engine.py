@@ -103,3 +103,5 @@ def test_a_serve_without_the_execute_bit(docker_client: Any, context: Path) -> N
     (finding,) = findings("check", "Dockerfile", "--profile", "inference")
     assert finding["rule"] == "SM106" and finding["line"] == 3
     assert "serve in the build context has mode 0644" in finding["message"]
+    (image_finding,) = findings("inspect", image, "--profile", "inference")  # the layer's tar header says so too
+    assert image_finding["rule"] == "SM206" and "/opt/program/serve is there but has mode 0644" in image_finding["message"]

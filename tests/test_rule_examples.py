@@ -42,7 +42,8 @@ def _cases(engine: bool = False) -> List[pytest.param]:
 
 
 def _image_entries(files: dict) -> list:
-    """The page's `{"path": size | "dir" | {"link": target}}`, `.wh.NAME` for deletions."""
+    """The page's `{"path": size | "dir" | {"link": target} | {"size": n, "mode": "755"}}`, `.wh.NAME`
+    for deletions; files are 0644 unless a mode is given."""
     entries = []
     for path, value in files.items():
         relative = path.lstrip("/")
@@ -51,8 +52,10 @@ def _image_entries(files: dict) -> list:
             entries.append(((folder + "/" if folder else "") + name[4:], "whiteout"))
         elif value == "dir" or path.endswith("/"):
             entries.append((relative.rstrip("/"), "dir"))
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and "link" in value:
             entries.append((relative, "symlink", None, value["link"]))
+        elif isinstance(value, dict):  # {"size": 300, "mode": "755"}: a file with its permission bits
+            entries.append((relative, "file", value.get("size", 0), "", int(value.get("mode", "644"), 8)))
         else:
             entries.append((relative, "file", value))
     return entries

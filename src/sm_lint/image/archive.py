@@ -32,7 +32,7 @@ import stat
 from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from sm_lint.errors import UsageError
-from sm_lint.image.layers import Budget, LayerListing, LayerSink, captured, merge
+from sm_lint.image.layers import Budget, LayerListing, LayerSink, captured, merge, modes
 from sm_lint.image.model import FileEntry, HistoryEntry, ImageConfig, ImageView, Layer
 from sm_lint.image.tarstream import (
     HARDLINK, MAGIC_BYTES, REGULAR, SYMLINK, AREGULAR, Bytes, FormatError, HashPool, TarParser,
@@ -584,7 +584,7 @@ def _view(store: Any, source: str, chosen: _Candidate, reference: str,
     kept = captured(listings, files)
     scripts = {path: value for path, (kind, value) in kept.items() if kind == "text"}
     shells = {path: value for path, (kind, value) in kept.items() if kind == "shell"}
-    return ImageView(source, reference, config, layers, files, offered, scripts, shells)
+    return ImageView(source, reference, config, layers, files, offered, scripts, shells, modes(listings, files))
 
 
 def _check_layer_media(descriptor: Dict[str, Any], what: str, present: bool) -> None:

@@ -217,9 +217,20 @@ def argument_not_taken(ctx: ImageContext) -> Iterator[Hit]:
                       fix=f"Rebuild with an exec-form ENTRYPOINT [\"program\", \"arg\"] that accepts `{name}`",
                       evidence=evidence)
         return
-    if _find(ctx.view, name):
-        return
+    found = _find(ctx.view, name)
+    mode = ctx.view.modes.get(found, -1) if found else -1
+    if found and (mode < 0 or mode & 0o111):
+        return  # there, and executable as far as the layers say
     path_var = dict(config.env).get("PATH")
+    if found:
+        entry = ctx.view.files.get(found)
+        yield Hit(0, f"{profile.title} runs `{profile.command}`, and the image has no Entrypoint, so Docker looks for "
+                     f"an executable `{name}` on PATH: {found} is there but has mode {mode:04o}, no execute bit, so "
+                     f"Docker passes over it and the container fails to start (exec: \"{name}\": executable file "
+                     "not found in $PATH)",
+                  fix=f"Rebuild with `{name}` executable (COPY --chmod=755, or RUN chmod +x {found})",
+                  evidence=(_describe(ctx.view, entry),) if entry is not None else ())
+        return
     where = f"PATH={path_var}" if path_var is not None else f"Docker's default PATH={contract.DEFAULT_PATH}"
     replaced = f" in place of the Cmd {list(config.cmd)!r}" if config.cmd else ""
     yield Hit(0, f"{profile.title} runs `{profile.command}`, and the image has no Entrypoint, so Docker runs "

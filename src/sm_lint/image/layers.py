@@ -52,7 +52,7 @@ class LayerListing:
     """What one pass over a layer keeps: parallel arrays, about 70 bytes per path plus the path."""
 
     __slots__ = ("paths", "kinds", "sizes", "links", "whiteouts", "opaques",
-                 "compression", "blob_size", "raw_hash", "diff_hash", "uncompressed", "captured")
+                 "compression", "blob_size", "raw_hash", "diff_hash", "uncompressed", "captured", "modes")
 
     def __init__(self) -> None:
         self.paths: List[str] = []
@@ -69,6 +69,8 @@ class LayerListing:
         # path -> what _Capture kept of a few files: a script's text ("text", str) or which shell
         # an executable named like one is ("shell", "busybox"); see capture_wanted
         self.captured: Dict[str, Tuple[str, str]] = {}
+        # path -> permission bits, for the few files whose mode a check reads (MODE_WANTED)
+        self.modes: Dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -200,6 +202,8 @@ class LayerSink:
         listing.paths.append(path)
         listing.kinds.append(kind)
         listing.sizes.append(size if kind == FILE else 0)
+        if kind == FILE and path.endswith(MODE_WANTED):
+            listing.modes[path] = self._tar.member_mode()
         if kind == FILE and size <= _SHELL_BINARY_MAX:
             want = capture_wanted(path, size)
             if want:
@@ -229,6 +233,9 @@ class LayerSink:
             self.listing.whiteouts.append(f"{parent}/{target}")
 
 
+# Files whose permission bits are kept: the programs SageMaker training and hosting run from PATH
+# (SM206: Docker passes over a file without an execute bit).
+MODE_WANTED = ("/train", "/serve")
 _SCRIPT_MAX = 64 << 10  # an entrypoint script is small; larger files are not read
 _SHELL_BINARY_MAX = 8 << 20
 _SHELL_NAMES = frozenset(("sh", "bash", "dash", "ash", "busybox"))
@@ -290,6 +297,17 @@ def captured(layers: Sequence[LayerListing], files: Dict[str, FileEntry]) -> Dic
             entry = files.get(path)
             if entry is not None and entry.layer == index and entry.kind == "file":
                 kept[path] = value
+    return kept
+
+
+def modes(layers: Sequence[LayerListing], files: Dict[str, FileEntry]) -> Dict[str, int]:
+    """The kept permission bits of the files in the final view (the version of the layer that won)."""
+    kept: Dict[str, int] = {}
+    for index, layer in enumerate(layers):
+        for path, mode in layer.modes.items():
+            entry = files.get(path)
+            if entry is not None and entry.layer == index and entry.kind == "file":
+                kept[path] = mode
     return kept
 
 

@@ -57,3 +57,5 @@ class ImageView(NamedTuple):
     # which shell ("busybox", "bash") an executable named sh/bash/dash/ash/busybox is.
     scripts: Mapping[str, str] = MappingProxyType({})
     shells: Mapping[str, str] = MappingProxyType({})
+    # Permission bits of the files named train/serve (layers.MODE_WANTED); absent: not known.
+    modes: Mapping[str, int] = MappingProxyType({})

@@ -302,6 +302,7 @@ class TarParser:
         self._zeros = 0
         self._headers = 0
         self.last = ""  # name of the last member, for messages
+        self.header = b""  # the header block of the member on_entry is called for (member_mode)
         self.ended = False
 
     def feed(self, data: Bytes) -> None:
@@ -352,6 +353,7 @@ class TarParser:
                 text = _decode(name)
                 target = _decode(link[:link.find(0)] if 0 in link else link) if link[0] else ""
             self.last = text
+            self.header = block
             sink = on_entry(text, typeflag, length, target)
             if typeflag in _HEADER_ONLY:
                 length = 0
@@ -387,6 +389,14 @@ class TarParser:
             self._partial.clear()
             self._header(block, 0, BLOCK)
         return min(pos + need, size)
+
+    def member_mode(self) -> int:
+        """The permission bits of the member on_entry is called for, from its header's mode field
+        (read only when asked: most members' modes are never needed); -1 when unreadable."""
+        try:
+            return int(self.header[100:108].strip(b" \0") or b"0", 8) & 0o7777
+        except ValueError:
+            return -1
 
     def close(self) -> None:
         """Raise FormatError when the stream stopped inside a member or a header."""
@@ -444,6 +454,7 @@ class TarParser:
         if typeflag in _HEADER_ONLY:
             length = 0
         self.last = text
+        self.header = block
         sink = self._on_entry(text, typeflag, real, target)
         if sink is None:
             after = end + length + (-length % BLOCK)
