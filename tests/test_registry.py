@@ -147,6 +147,15 @@ def test_several_images_in_one_report(registry: Registry, home: Path) -> None:
     assert missing.stdout == ""  # no half report
 
 
+def test_loopback_registries_bypass_the_proxy(registry: Registry, home: Path) -> None:
+    """As Docker (Go's ProxyFromEnvironment): a proxy from the environment is not used for loopback."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    run = sm_lint("inspect", f"registry:{registry.host}/team/app:gzip", cwd=home,
+                  env={"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead,
+                       "NO_PROXY": "", "no_proxy": ""})
+    assert run.code == 1, run.stderr
+
+
 def test_check_and_gate_take_a_registry_image(registry: Registry, home: Path, tmp_path: Path) -> None:
     (tmp_path / "docker").mkdir()
     (tmp_path / "docker" / "config.json").write_text("{}")

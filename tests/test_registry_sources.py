@@ -96,3 +96,23 @@ def test_the_registry_modules_import_no_http_stack() -> None:
             "sm_lint.image.registry_client, sm_lint.image.registry_auth; "
             "assert not {'requests', 'docker', 'urllib3'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1] / "src")
+
+
+def test_plain_http_only_for_loopback_and_insecure_registries() -> None:
+    from sm_lint.image.registry_client import RegistryClient
+    from sm_lint.image.sources import RegistryOptions
+
+    def schemes(host: str, insecure: tuple = ()) -> tuple:
+        client = RegistryClient(host, "team/app", RegistryOptions(insecure), f"registry:{host}/team/app")
+        try:
+            return client.schemes()
+        finally:
+            client.close()
+
+    assert schemes("registry.example.com") == ("https",)
+    assert schemes("123456789012.dkr.ecr.us-east-1.amazonaws.com") == ("https",)
+    assert schemes("docker.io") == ("https",)
+    assert schemes("localhost:5000") == schemes("127.0.0.1:5000") == ("https", "http")
+    assert schemes("reg.internal:5000", ("reg.internal:5000",)) == ("https", "http")
+    assert schemes("reg.internal:5000", ("reg.internal",)) == ("https", "http")  # a host names every port
+    assert schemes("reg.internal:5000", ("other:5000",)) == ("https",)

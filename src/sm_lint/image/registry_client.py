@@ -20,7 +20,7 @@ import ipaddress
 import os
 import ssl
 import warnings
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from sm_lint.errors import EnvironmentFailure, UsageError
 from sm_lint.image.registry_auth import Credentials, credentials_for, parse_challenges, pick, token_request
@@ -127,7 +127,10 @@ class RegistryClient:
         except requests.exceptions.SSLError as exc:
             raise _TLSProblem(exc) from None
         except requests.RequestException as exc:
-            raise self.unreachable(exc) from None
+            failure = self.unreachable(exc)
+            if _timed_out(exc) or isinstance(exc, requests.exceptions.ConnectTimeout):
+                raise _TimedOut(str(failure)) from None
+            raise failure from None
 
     def unreachable(self, exc: BaseException) -> EnvironmentFailure:
         """A failure of the connection itself, as one line."""
@@ -148,16 +151,25 @@ class RegistryClient:
 
         return _one_line(exc)
 
+    def schemes(self) -> Tuple[str, ...]:
+        """HTTPS always first; plain HTTP after it only for loopback and --insecure-registry."""
+        return ("https", "http") if self.loopback or self.insecure else ("https",)
+
     def _ping(self) -> None:
         """`GET /v2/`: which scheme the registry speaks, and the challenge it sets, if any."""
-        allow_http = self.loopback or self.insecure
+        plain_allowed = "http" in self.schemes()
         try:
             response = self._send(f"https://{self.api_host}/v2/", {}, False, authorized=False)
             self.base = f"https://{self.api_host}"
-        except _TLSProblem as problem:
-            if not allow_http or problem.untrusted:
+        except _TimedOut:
+            raise  # the same port over HTTP would keep the user waiting as long again
+        except (_TLSProblem, EnvironmentFailure) as problem:
+            if isinstance(problem, _TLSProblem) and (problem.untrusted or not plain_allowed):
                 raise self._tls_failure(problem) from None
-            # A loopback or --insecure-registry host that does not speak TLS: plain HTTP, as Docker does.
+            if not plain_allowed:
+                raise
+            # A loopback or --insecure-registry host that does not speak TLS (or has no HTTPS
+            # port): plain HTTP, as Docker falls back for these. Its failure is the one reported.
             response = self._send(f"http://{self.api_host}/v2/", {}, False, authorized=False)
             self.base = f"http://{self.api_host}"
         with response:
@@ -274,6 +286,10 @@ def registry_error(response: Any) -> str:
     except Exception:  # noqa: BLE001 - any body at all: an HTML error page, nothing, bad JSON
         return ""
     return " ".join(str(text).split())[:200]
+
+
+class _TimedOut(EnvironmentFailure):
+    """The registry did not answer in time."""
 
 
 class _TLSProblem(Exception):
