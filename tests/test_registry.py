@@ -357,6 +357,17 @@ def test_an_untrusted_certificate_is_refused(secure: Registry, tmp_path: Path) -
     assert insecure.code == 1, insecure.stderr
 
 
+def test_docker_certs_d_is_trusted_as_docker_does(secure: Registry, tmp_path: Path) -> None:
+    """A CA in certs.d/HOST:PORT/ca.crt (rootless Docker's ~/.config/docker/certs.d here, HOME being
+    the test's) is trusted without --ca-cert."""
+    cwd = docker_config(tmp_path, auths(secure.host))
+    folder = tmp_path / ".config" / "docker" / "certs.d" / secure.host
+    folder.mkdir(parents=True)
+    (folder / "ca.crt").write_bytes(secure.ca_path.read_bytes())
+    run = sm_lint("inspect", f"registry:{secure.host}/team/app:gzip", cwd=cwd, env={"HOME": str(tmp_path)})
+    assert run.code == 1, run.stderr
+
+
 def test_no_credentials_and_wrong_credentials(secure: Registry, tmp_path: Path) -> None:
     nothing = tmp_path / "none"
     nothing.mkdir()

@@ -116,3 +116,18 @@ def test_plain_http_only_for_loopback_and_insecure_registries() -> None:
     assert schemes("reg.internal:5000", ("reg.internal:5000",)) == ("https", "http")
     assert schemes("reg.internal:5000", ("reg.internal",)) == ("https", "http")  # a host names every port
     assert schemes("reg.internal:5000", ("other:5000",)) == ("https",)
+
+
+def test_docker_certs_folders(tmp_path: Path) -> None:
+    from sm_lint.image.registry_client import docker_certs
+
+    system, user = tmp_path / "etc", tmp_path / "home"
+    (system / "reg:5000").mkdir(parents=True)
+    (user / "reg:5000").mkdir(parents=True)
+    for name in ("ca.crt", "client.cert", "client.key", "notes.txt"):
+        (system / "reg:5000" / name).write_text("x")
+    (user / "reg:5000" / "extra.crt").write_text("x")
+    found = docker_certs("reg:5000", (str(system), str(user)))
+    assert found.ca_files == [str(system / "reg:5000" / "ca.crt"), str(user / "reg:5000" / "extra.crt")]
+    assert found.client == (str(system / "reg:5000" / "client.cert"), str(system / "reg:5000" / "client.key"))
+    assert docker_certs("other", (str(system),)) == ([], None)

@@ -8,7 +8,8 @@ a registry's credentials never reach the storage service a blob is redirected to
 Docker Hub send presigned S3/GCS URLs).
 
 Schemes, as Docker decides them: HTTPS with the certificate verified against the usual CAs plus
-`--ca-cert`. Plain HTTP only for a loopback registry (localhost, 127.0.0.0/8, ::1) that does not
+`--ca-cert` and Docker's own `/etc/docker/certs.d/HOST/*.crt` (a client certificate there is
+presented too). Plain HTTP only for a loopback registry (localhost, 127.0.0.0/8, ::1) that does not
 speak TLS, and for a host named by `--insecure-registry`, which Docker also reads over HTTPS
 without verifying the certificate. Requests to loopback never go through a proxy (Go's
 ProxyFromEnvironment, which Docker uses, skips loopback too).
@@ -20,7 +21,7 @@ import ipaddress
 import os
 import ssl
 import warnings
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from sm_lint.errors import EnvironmentFailure, UsageError
 from sm_lint.image.registry_auth import Credentials, credentials_for, parse_challenges, pick, token_request
@@ -82,9 +83,12 @@ class RegistryClient:
         self.loopback = is_loopback(self.api_host)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = _adapter(options.ca_cert)
+        certs = docker_certs(self.api_host)
+        adapter = _adapter(([options.ca_cert] if options.ca_cert else []) + certs.ca_files)
         self.session.mount("https://", adapter)
-        self.session.mount("http://", _adapter(None))
+        if certs.client:
+            self.session.cert = certs.client
+        self.session.mount("http://", _adapter())
         self.base = ""
         self._authorization: Optional[str] = None
         self._challenge: Any = None
@@ -303,9 +307,36 @@ class _TLSProblem(Exception):
         self.reason = _one_line(Exception(detail.strip(" ')\"(")))[:200]
 
 
-def _adapter(ca_cert: Optional[str]) -> Any:
-    """A transport adapter that retries 429/5xx with backoff (Retry-After obeyed, capped) and,
-    with --ca-cert, trusts that CA on top of the usual bundle."""
+class DockerCerts(NamedTuple):
+    ca_files: List[str]  # CAs to trust for this registry, on top of the usual bundle
+    client: Optional[Tuple[str, str]]  # (certificate, key) to present, for registries that ask
+
+
+CERTS_DIRS = ("/etc/docker/certs.d", "~/.config/docker/certs.d")  # the engine's; rootless Docker's
+
+
+def docker_certs(host: str, roots: Sequence[str] = CERTS_DIRS) -> DockerCerts:
+    """What Docker trusts and presents for `host` (HOST[:PORT]): `certs.d/HOST/*.crt` are CAs,
+    a `NAME.cert` with its `NAME.key` is a client certificate (Docker's registry TLS setup)."""
+    ca_files: List[str] = []
+    client: Optional[Tuple[str, str]] = None
+    for root in roots:
+        folder = os.path.join(os.path.expanduser(root), host)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        ca_files += [os.path.join(folder, name) for name in names if name.endswith(".crt")]
+        for name in names:
+            key = name[:-len(".cert")] + ".key"
+            if client is None and name.endswith(".cert") and key in names:
+                client = (os.path.join(folder, name), os.path.join(folder, key))
+    return DockerCerts(ca_files, client)
+
+
+def _adapter(ca_files: Sequence[str] = ()) -> Any:
+    """A transport adapter that retries 429/5xx with backoff (Retry-After obeyed, capped) and
+    trusts `ca_files` (--ca-cert, Docker's certs.d) on top of the usual bundle."""
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
@@ -317,7 +348,7 @@ def _adapter(ca_cert: Optional[str]) -> Any:
                    backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
                    allowed_methods=frozenset({"GET", "HEAD", "POST"}), raise_on_status=False,
                    respect_retry_after_header=True)
-    context = _ssl_context(ca_cert) if ca_cert else None
+    context = _ssl_context(ca_files) if ca_files else None
 
     class _Adapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -333,14 +364,16 @@ def _adapter(ca_cert: Optional[str]) -> Any:
     return _Adapter(max_retries=retry, pool_maxsize=4)
 
 
-def _ssl_context(ca_cert: str) -> ssl.SSLContext:
+def _ssl_context(ca_files: Sequence[str]) -> ssl.SSLContext:
     from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
     context = ssl.create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH)
-    try:
-        context.load_verify_locations(cafile=ca_cert)
-    except FileNotFoundError:
-        raise UsageError(f"--ca-cert {ca_cert!r}: no such file") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise UsageError(f"--ca-cert {ca_cert!r}: not a PEM certificate ({getattr(exc, 'reason', None) or exc})") from None
+    for ca_file in ca_files:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except FileNotFoundError:
+            raise UsageError(f"CA file {ca_file!r}: no such file") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise UsageError(f"CA file {ca_file!r}: not a PEM certificate ({getattr(exc, 'reason', None) or exc})"
+                             ) from None
     return context
