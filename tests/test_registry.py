@@ -172,6 +172,26 @@ def test_check_and_gate_take_a_registry_image(registry: Registry, home: Path, tm
     assert "is not an engine image" in runtime["SM301"], runtime
 
 
+def test_archive_schemes_read_what_a_bare_path_reads(home: Path, tmp_path: Path) -> None:
+    from image_archives import docker_save, write_oci_dir
+
+    (tmp_path / "save.tar").write_bytes(docker_save(APP))
+    (tmp_path / "oci.tar").write_bytes(oci_tar(APP))
+    write_oci_dir(tmp_path / "layout", APP)
+    for bare, schemed in ((tmp_path / "save.tar", f"docker-archive:{tmp_path / 'save.tar'}"),
+                          (tmp_path / "oci.tar", f"oci-archive:{tmp_path / 'oci.tar'}"),
+                          (tmp_path / "layout", f"oci-dir:{tmp_path / 'layout'}")):
+        plain = sm_lint("inspect", str(bare), "-f", "json", cwd=home).report()
+        named = sm_lint("inspect", schemed, "-f", "json", cwd=home).report()
+        assert comparable(named) == comparable(plain) and named["facts"] == plain["facts"]
+        assert {f["path"] for f in named["findings"]} == {schemed}
+    one_line_error(sm_lint("inspect", f"oci-dir:{tmp_path / 'oci.tar'}", cwd=home), 2, "not a directory")
+
+
+def test_an_engine_image_with_no_engine(home: Path) -> None:
+    one_line_error(sm_lint("inspect", "docker:sm-lint-no-such-image:1", cwd=home), 3, "cannot reach a Docker engine")
+
+
 # -- failures: one line, exit 2 or 3 ------------------------------------------------------------------
 
 def test_a_missing_tag_or_repository(registry: Registry, home: Path) -> None:
