@@ -304,11 +304,11 @@ class Front:
     def forward(self, handler: Any) -> None:
         import requests
 
-        upstream = requests.get(self.upstream + handler.path, headers={"Accept": handler.headers.get("Accept", "")},
-                                timeout=30, allow_redirects=False)
+        headers = {name: handler.headers[name] for name in ("Accept", "Range") if handler.headers.get(name)}
+        upstream = requests.get(self.upstream + handler.path, headers=headers, timeout=30, allow_redirects=False)
         body = upstream.content
         handler.send_response(upstream.status_code)
-        for name in ("Content-Type", "Docker-Content-Digest", "Location"):
+        for name in ("Content-Type", "Docker-Content-Digest", "Location", "Content-Range"):
             if name in upstream.headers:
                 handler.send_header(name, upstream.headers[name])
         handler.send_header("Content-Length", str(len(body)))

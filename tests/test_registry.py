@@ -311,6 +311,44 @@ def test_ctrl_c_during_a_download_ends_at_once(registry: Registry, home: Path) -
     assert err.strip().splitlines()[-1] == "sm-lint: interrupted" and "Traceback" not in err
 
 
+@pytest.mark.parametrize("honours_range", [True, False])
+def test_a_download_cut_short_is_resumed(registry: Registry, home: Path, honours_range: bool) -> None:
+    """The first answer for each layer blob promises the whole blob and stops half way (the
+    connection closes); the download goes on from where it stopped with a Range request (or, from a
+    server that ignores Range, the start is skipped), and the result is the same image."""
+    import requests
+
+    cut: Dict[str, int] = {}
+    asked: List[Tuple[str, str]] = []
+
+    def flaky(handler: Any, path: str) -> bool:
+        if "/blobs/" not in path:
+            return False
+        if path not in cut:
+            data = requests.get(registry.url + path, timeout=30).content
+            cut[path] = len(data)
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data[: len(data) // 2])
+            handler.wfile.flush()
+            handler.close_connection = True
+            return True
+        asked.append((path, handler.headers.get("Range", "")))
+        if not honours_range and "Range" in handler.headers:
+            del handler.headers["Range"]
+        return False
+
+    with Front(registry.url, flaky) as front:
+        report = sm_lint("inspect", f"registry:{front.host}/team/app:plain", "-f", "json", cwd=home).report()
+        ranges = [path for path, _ in front.seen if "/blobs/" in path]
+    assert comparable(report) == comparable(sm_lint("inspect", f"registry:{registry.host}/team/app:plain", "-f",
+                                                    "json", cwd=home).report())
+    assert len(ranges) == 2 * len(cut)  # each blob: the cut answer, then the rest
+    layers = [(path, given) for path, given in asked if cut[path] > 1000]  # the config is fetched again whole
+    assert layers and all(given == f"bytes={cut[path] // 2}-" for path, given in layers), asked
+
+
 def test_429_and_503_are_retried(registry: Registry, home: Path) -> None:
     failures = {"left": 2}
 

@@ -29,6 +29,7 @@ from sm_lint.image.sources import RegistryOptions
 from sm_lint.image.tarstream import FormatError, HashPool, new_hash, show
 
 CHUNK = 1 << 20
+RESUMES = 3  # a layer download cut short is resumed this many times at most
 ACCEPT = ", ".join(_INDEX_TYPES + _MANIFEST_TYPES)
 _SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
             "application/vnd.docker.distribution.manifest.v1+prettyjws")
@@ -177,16 +178,23 @@ class _Reader:
         limit = self.session.limits.max_json_bytes
         if size > limit:
             raise FormatError(f"{what} is larger than {limit} bytes")
-        response = self._blob(digest, what)
-        with response:
-            data = self._read_all(response, limit, what)
+        for attempt in range(RESUMES + 1):  # small documents: a cut download is fetched again whole
+            response = self._blob(digest, what)
+            try:
+                with response:
+                    data = self._read_all(response, limit, what)
+                break
+            except _Broken:
+                if attempt == RESUMES:
+                    raise
         hasher = new_hash(digest.partition(":")[0])
         hasher.update(data)
         _verify(hasher, len(data), digest, size, what)
         return data
 
-    def _blob(self, digest: str, what: str) -> Any:
-        response = self.client.get(f"/v2/{self.reference.repository}/blobs/{digest}", stream=True)
+    def _blob(self, digest: str, what: str, offset: int = 0) -> Any:
+        extra = {"Range": f"bytes={offset}-"} if offset else None
+        response = self.client.get(f"/v2/{self.reference.repository}/blobs/{digest}", stream=True, extra=extra)
         if response.status_code == 404:
             response.close()
             raise EnvironmentFailure(f"{self.what}: {what} ({digest[:19]}...) is missing from registry "
@@ -198,20 +206,39 @@ class _Reader:
 
     def layer(self, what: str, digest: str, size: int) -> LayerListing:
         """One layer blob, streamed into a LayerSink. Each layer has its own hashing thread, so
-        layers read in parallel (_BlobStore) hash in parallel too and wait only for their own."""
+        layers read in parallel (_BlobStore) hash in parallel too and wait only for their own.
+        A download cut short is resumed where it stopped (a Range request, as Docker resumes
+        pulls), RESUMES times at most; the sink never sees a byte twice."""
         session = self.session
         pool = HashPool()
         try:
             sink = LayerSink(what, pool, session.budget, digest.partition(":")[0], session.limits.max_meta_bytes)
-            response = self._blob(digest, what)
             received = 0
-            with response:
-                for chunk in self._chunks(response, what, size):
-                    received += len(chunk)
-                    if size >= 0 and received > size:
-                        raise FormatError(f"{what} is larger than its descriptor's {size} bytes")
-                    session.budget.read += len(chunk)
-                    sink.write(chunk)
+            for attempt in range(RESUMES + 1):
+                response = self._blob(digest, what, received)
+                # a server that ignores Range sends the blob from its start again: skip what we have
+                skip = received if received and response.status_code != 206 else 0
+                if received and response.status_code == 206 and not response.headers.get(
+                        "Content-Range", "").startswith(f"bytes {received}-"):
+                    response.close()
+                    raise FormatError(f"{what}: the registry resumed at another offset than {received}")
+                try:
+                    with response:
+                        for chunk in self._chunks(response, what, size, received - skip):
+                            if skip:
+                                dropped = min(skip, len(chunk))
+                                chunk, skip = chunk[dropped:], skip - dropped
+                                if not chunk:
+                                    continue
+                            received += len(chunk)
+                            if size >= 0 and received > size:
+                                raise FormatError(f"{what} is larger than its descriptor's {size} bytes")
+                            session.budget.read += len(chunk)
+                            sink.write(chunk)
+                    break
+                except _Broken:
+                    if attempt == RESUMES or size < 0 or received >= size:
+                        raise
             listing = sink.close()
             pool.drain()
         finally:
@@ -219,11 +246,11 @@ class _Reader:
         _verify(listing.raw_hash, listing.blob_size, digest, size, what)
         return listing
 
-    def _chunks(self, response: Any, what: str, size: int) -> Any:
+    def _chunks(self, response: Any, what: str, size: int, start: int = 0) -> Any:
         import requests
         import urllib3.exceptions
 
-        received = 0
+        received = start
         try:
             for chunk in response.raw.stream(CHUNK, decode_content=False):
                 if self.stopped:
@@ -232,8 +259,8 @@ class _Reader:
                 yield chunk
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             expected = f" of {size}" if size >= 0 else ""
-            raise EnvironmentFailure(f"{self.what}: registry {self.client.host} stopped sending {what} after "
-                                     f"{received}{expected} bytes ({self.client.cause(exc)})") from None
+            raise _Broken(f"{self.what}: registry {self.client.host} stopped sending {what} after "
+                          f"{received}{expected} bytes ({self.client.cause(exc)})") from None
 
     def _read_all(self, response: Any, limit: int, what: str) -> bytes:
         parts: List[bytes] = []
@@ -282,6 +309,10 @@ class _Reader:
             raise FormatError(f"no image for {asked}; the index offers {', '.join(offered)}")
         exact = [(d, p) for d, p in matches if p == want] or matches
         return exact[0][0], offered
+
+
+class _Broken(EnvironmentFailure):
+    """A download that stopped in the middle (connection reset, timeout)."""
 
 
 class _Stopped(Exception):

@@ -98,12 +98,13 @@ class RegistryClient:
         self.session.close()
 
     # -- requests ------------------------------------------------------------------------------
-    def get(self, path: str, accept: str = "", stream: bool = False) -> "requests.Response":
+    def get(self, path: str, accept: str = "", stream: bool = False,
+            extra: Optional[Dict[str, str]] = None) -> "requests.Response":
         """GET BASE + path; authenticates on a 401 once, as the challenge says. Answers other than
         401 come back to the caller, which knows what a 404 means there."""
         if not self.base:
             self._ping()
-        headers = {"Accept": accept} if accept else {}
+        headers = dict(extra or {}, **({"Accept": accept} if accept else {}))
         response = self._send(self.base + path, headers, stream)
         if response.status_code == 401:
             challenge = pick(parse_challenges(response.headers.get("WWW-Authenticate", ""))) or self._challenge
@@ -151,6 +152,8 @@ class RegistryClient:
         """What went wrong with the connection, in a few words."""
         if _timed_out(exc):
             return f"sent nothing for {self.timeout:g} s (SM_LINT_REGISTRY_TIMEOUT sets the limit)"
+        if "IncompleteRead" in str(exc) or "Connection broken" in str(exc):
+            return "the connection closed before the end"
         from sm_lint.image.engine import _one_line
 
         return _one_line(exc)
