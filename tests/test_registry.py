@@ -475,15 +475,20 @@ def _token_service(required: str, anonymous: bool) -> Any:
     """A Bearer token flow in front of a registry, as Docker Hub's and ECR's: /v2/ answers 401 with a
     challenge naming /token; /token hands out a token (for `required` basic credentials, or to
     anyone when `anonymous`); registry requests need `Bearer TOKEN`."""
-    state: Dict[str, Any] = {"port": 0, "scopes": []}
+    state: Dict[str, Any] = {"port": 0, "scopes": [], "forms": []}
 
     def handle(handler: Any, path: str) -> bool:
         if path.startswith("/token"):
             from urllib.parse import parse_qs, urlparse
 
             query = parse_qs(urlparse(path).query)
-            state["scopes"].append(query.get("scope", [""])[0])
             given = handler.headers.get("Authorization", "")
+            if handler.command == "POST":  # OAuth2 with a refresh token (an `identitytoken` in the config)
+                length = int(handler.headers.get("Content-Length") or 0)
+                query = parse_qs(handler.rfile.read(length).decode())
+                state["forms"].append({key: values[0] for key, values in query.items()})
+                given = required if query.get("refresh_token") == ["refresh-me"] else ""
+            state["scopes"].append(query.get("scope", [""])[0])
             if not anonymous and given != required:
                 return answer(handler, 401, b'{"details":"incorrect username or password"}')
             return answer(handler, 200, json.dumps({"token": "t0k3n", "expires_in": 300}).encode(),
@@ -513,6 +518,12 @@ def test_the_bearer_token_flow(registry: Registry, tmp_path: Path, anonymous: bo
             docker_config(tmp_path, auths(front.host, password="nope"))
             run = sm_lint("inspect", f"registry:{front.host}/team/app:gzip", cwd=tmp_path)
             one_line_error(run, 3, "refused the credentials from auths")
+            # `docker login` to some registries stores an identity token: Docker's OAuth2 refresh flow
+            docker_config(tmp_path, {"auths": {front.host: {"identitytoken": "refresh-me"}}})
+            run = sm_lint("inspect", f"registry:{front.host}/team/app:gzip", cwd=tmp_path)
+            assert run.code == 1, run.stderr
+            assert state["forms"][-1]["grant_type"] == "refresh_token"
+            assert state["forms"][-1]["service"] == "sm-lint-test"
 
 
 def test_blob_redirects_to_another_host_carry_no_credentials(registry: Registry, tmp_path: Path) -> None:
