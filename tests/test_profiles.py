@@ -127,11 +127,17 @@ def test_the_profile_is_in_every_run_level_report(repo: Path) -> None:
                      "--report", "sarif=s.json", "--report", "html=r.html", "--report", "json=r.json")
     assert result.exit_code == 0, result.output
     assert json.loads((repo / "r.json").read_text())["profile"] == "inference"
-    assert json.loads((repo / "s.json").read_text())["runs"][0]["properties"]["profile"] == "inference"
+    sarif_run = json.loads((repo / "s.json").read_text())["runs"][0]
+    assert sarif_run["properties"]["profile"] == "inference"
+    rules_by_id = {rule["id"]: rule for rule in sarif_run["tool"]["driver"]["rules"]}
+    assert rules_by_id["SM106"]["properties"]["profiles"] == ["training", "inference", "batch-transform"]
     junit = (repo / "j.xml").read_text()
     assert 'name="sm-lint dockerfile (inference): Dockerfile"' in junit
     assert '<property name="profile" value="inference" />' in junit
     assert 'against the <span class="profile">inference</span> profile' in (repo / "r.html").read_text()
+    (repo / "Dockerfile").write_text("FROM scratch\n")
+    github = sm_lint("check", "Dockerfile", "--profile", "inference", "-f", "github").stdout
+    assert "title=SM106 The image cannot take SageMaker's `train` or `serve` argument (inference)::" in github
 
 
 def test_gate_passes_the_profile_to_every_layer(repo: Path) -> None:

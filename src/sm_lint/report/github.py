@@ -34,6 +34,8 @@ def render(findings: List[Finding], info: RunInfo) -> str:
         layer = catalogue[finding.rule].layer if finding.rule in catalogue else default_layer
         loc = finding.location
         title = f"{finding.rule} {info.titles.get(finding.rule, '')}".strip()
+        if info.profile != "processing":  # the contract the annotation is about, when not the default
+            title += f" ({info.profile})"
         props = []
         message = [finding.message]
         if layer == "dockerfile" or loc.line:

@@ -19,6 +19,7 @@ from typing import Any, Dict, List
 from sm_lint import __version__
 from sm_lint.catalogue import Catalogue, Rule
 from sm_lint.findings import Finding, Severity
+from sm_lint.profiles import NAMES as PROFILE_NAMES
 from sm_lint.report import COMMAND_LAYERS, RunInfo, facts_by_label, relative_path
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -84,7 +85,7 @@ def _rule(rule: Rule) -> Dict[str, Any]:
         "fullDescription": {"text": rule.section("What it does") or rule.title},
         "help": {"text": why or rule.title, "markdown": rule.document().strip()},
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"tags": [rule.layer]},
+        "properties": {"tags": [rule.layer], "profiles": list(rule.profiles or PROFILE_NAMES)},
     }
 
 
