@@ -191,6 +191,8 @@ def test_sm106_sees_serve_put_on_path(repo: Path, dockerfile: str, files: Dict[s
      "program/serve in the build context has mode 0644"),
     ("# syntax=docker/dockerfile:1\nFROM scratch\nCOPY <<EOF /usr/local/bin/serve\n#!/bin/sh\nEOF\n", {},
      "the heredoc EOF is written with mode 0664"),
+    ("FROM scratch\nCOPY bin/* /usr/local/bin/\n", {"bin/serve": "python3 -m server\n"},
+     "bin/serve in the build context has mode 0644"),
 ])
 def test_sm106_a_serve_without_the_execute_bit(repo: Path, dockerfile: str, files: Dict[str, str], why: str) -> None:
     (finding,) = check_json(repo, dockerfile, "--profile", "inference", files=files)["findings"]

@@ -264,12 +264,11 @@ def argument_not_taken(ctx: LintContext) -> Iterator[Hit]:
     if seen or profiles.base_takes(root.base, name, entrypoint_kept=ep is None):
         return
     if not_executable:
-        copy, why = not_executable[0]
+        copy, placed, why = not_executable[0]
         unless = "" if root.base.lower() == "scratch" else f" unless the base image {root.base!r} has another on PATH"
         yield Hit(copy.instruction.start_line,
                   f"{profile.title} runs `{profile.command}`, and with no ENTRYPOINT Docker looks for an executable "
-                  f"`{name}` on PATH: {copy.instruction.keyword} puts one at {copy.destination.rstrip('/')}"
-                  f"{'' if copy.destination.rstrip('/').endswith('/' + name) else '/' + name}, but {why} and "
+                  f"`{name}` on PATH: {copy.instruction.keyword} puts one at {placed}, but {why} and "
                   f"nothing in the Dockerfile makes it executable, so Docker passes over it and the container fails "
                   f"to start{unless} (exec: \"{name}\": executable file not found in $PATH)",
                   fix=f"Make it executable: {copy.instruction.keyword} --chmod=755 ..., `chmod +x` it in the "
@@ -316,21 +315,22 @@ def _path_folders(final: Stage) -> List[str]:
     return list(dict.fromkeys(folders))
 
 
-def _program_seen(ctx: LintContext, name: str, folders: List[str]) -> Tuple[bool, List[Tuple[Copy, str]]]:
+def _program_seen(ctx: LintContext, name: str, folders: List[str]) -> Tuple[bool, List[Tuple[Copy, str, str]]]:
     """Whether the Dockerfile puts an executable `name` into one of `folders` (or may: a folder
     copied there whose files cannot be listed from here gets the benefit of the doubt), and the
-    copies that put one there without the execute bit (with why), when that is all there is."""
+    copies that put one there without the execute bit (with where and why), when that is all there is."""
     targets = {posixpath.join(folder, name) for folder in folders}
-    not_executable: List[Tuple[Copy, str]] = []
+    not_executable: List[Tuple[Copy, str, str]] = []
     chmodded = _chmodded(ctx)
     for stage in ctx.lineage:
         for copy in stage.copies:
             placed = _copy_may_place(ctx, copy, targets)
             if placed is None:
                 continue
-            if placed == "" or _chmod_flag_executes(copy) or any(_within(t, chmodded) for t in targets):
+            target, why = placed
+            if why == "" or _chmod_flag_executes(copy) or _within(target, chmodded):
                 return True, []
-            not_executable.append((copy, placed))
+            not_executable.append((copy, target, why))
     for script in ctx.scripts:
         for write in shell.written_paths(script.text, script.step.vars, script.step.workdir):
             # a RUN that creates it, or chmods it: the build fails unless the file is there
@@ -368,30 +368,39 @@ def _chmod_flag_executes(copy: Copy) -> bool:
         return "x" in mode
 
 
-def _copy_may_place(ctx: LintContext, copy: Copy, targets: Set[str]) -> Optional[str]:
-    """None when `copy` puts none of `targets` in the image; "" when it does (or may) with the
-    execute bit as far as can be known; else why the file it puts there is not executable."""
+def _copy_may_place(ctx: LintContext, copy: Copy, targets: Set[str]) -> Optional[Tuple[str, str]]:
+    """None when `copy` puts none of `targets` in the image; else (the target it puts there, "" when
+    that has the execute bit as far as can be known, or why it has not)."""
     destination = copy.destination.rstrip("/") or "/"
-    for target in targets:
-        if destination == target:
-            if copy.heredoc is not None:  # BuildKit writes an inline document with mode 0664
-                return f"the heredoc {copy.heredoc.name} is written with mode 0664"
-            return _mode_of(ctx, copy, copy.source, named=True)
-        if copy.heredoc is None and _GLOB.search(posixpath.basename(destination)) and \
-                posixpath.dirname(destination) == posixpath.dirname(target) and \
+    for target in sorted(targets):
+        why = _placed_why(ctx, copy, destination, target)
+        if why is not None:
+            return target, why
+    return None
+
+
+def _placed_why(ctx: LintContext, copy: Copy, destination: str, target: str) -> Optional[str]:
+    """Whether `copy` (landing at `destination`) puts `target` in the image: None when not, "" when
+    it does (or may) with the execute bit as far as can be known, else why it has none."""
+    if destination == target:
+        if copy.heredoc is not None:  # BuildKit writes an inline document with mode 0664
+            return f"the heredoc {copy.heredoc.name} is written with mode 0664"
+        return _mode_of(ctx, copy, copy.source, named=True)
+    if copy.heredoc is not None:
+        return None
+    if _GLOB.search(posixpath.basename(destination)):
+        # `COPY bin/* /usr/local/bin/`: each match lands under its own name
+        if posixpath.dirname(destination) == posixpath.dirname(target) and \
                 fnmatchcase(posixpath.basename(target), posixpath.basename(destination)):
-            found = _mode_of(ctx, copy, posixpath.join(posixpath.dirname(copy.source), posixpath.basename(target)))
-            if found is not None:
-                return found
-        elif copy.heredoc is None and target.startswith(destination.rstrip("/") + "/"):
-            # a folder copied onto (or above) a PATH folder: its file at the same relative path, when
-            # the folder is in the context to look into (else it may hold one)
-            if copy.from_stage is None and copy.from_ref is None and ctx.context_dir is not None and \
-                    build_context.resolve(ctx.context_dir, copy.source.lstrip("/")) is None:
-                return ""
-            found = _mode_of(ctx, copy, posixpath.join(copy.source, target[len(destination.rstrip("/")) + 1:]))
-            if found is not None:
-                return found
+            return _mode_of(ctx, copy, posixpath.join(posixpath.dirname(copy.source), posixpath.basename(target)))
+        return None
+    if target.startswith(destination.rstrip("/") + "/"):
+        # a folder copied onto (or above) a PATH folder: its file at the same relative path, when the
+        # folder is in the context to look into (else it may hold one)
+        if copy.from_stage is None and copy.from_ref is None and ctx.context_dir is not None and \
+                build_context.resolve(ctx.context_dir, copy.source.lstrip("/")) is None:
+            return ""
+        return _mode_of(ctx, copy, posixpath.join(copy.source, target[len(destination.rstrip("/")) + 1:]))
     return None
 
 
