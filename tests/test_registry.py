@@ -212,6 +212,11 @@ def test_malformed_references_are_usage_errors(home: Path) -> None:
     one_line_error(sm_lint("inspect", "registry:", cwd=home), 2, "nothing after registry:")
     one_line_error(sm_lint("inspect", "--ca-cert", "/nonexistent.pem", "registry:127.0.0.1:1/a:b", cwd=home), 2,
                    "--ca-cert")
+    # gate says it before checking the Dockerfile
+    (home / "Dockerfile").write_text("FROM scratch\n")
+    gated = sm_lint("gate", "--dockerfile", "Dockerfile", "--image", "registry:Team/App:v1", cwd=home)
+    assert "checking" not in gated.stderr
+    one_line_error(gated, 2, "invalid")
 
 
 def _pushed_blob(registry: Registry, image: Image, repository: str) -> Tuple[str, int]:

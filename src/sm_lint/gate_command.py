@@ -156,11 +156,11 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
         raise UsageError("gate: give --dockerfile, --image or both (or set them in [tool.sm-lint.gate])")
     if options.build and not (options.dockerfile and options.image):
         raise UsageError("gate: --build needs --dockerfile and --image (the tag to build)")
-    from sm_lint.image.sources import check_path, engine_name, parse, registry_options
+    from sm_lint.image.sources import check, engine_name, registry_options
 
     engine_image = engine_name(options.image) if options.image else None
     if options.image:
-        check_path(parse(options.image))
+        check(options.image)  # a missing archive or a malformed reference: exit 2 before any work
     if options.build and engine_image is None:
         raise UsageError(f"gate: --build makes an image in the engine: --image {options.image!r} names an archive or"
                          " a registry image (give the engine tag to build, NAME or docker:NAME)")

@@ -83,15 +83,10 @@ def run_inspect_many(targets: Sequence[str], options: InspectOptions, catalogue:
     import queue
     import threading
 
-    from sm_lint.image.sources import check_path, parse
+    from sm_lint.image.sources import check
 
     for target in targets:
-        source = parse(target)
-        check_path(source)
-        if source.scheme == "registry":
-            from sm_lint.image.registry import parse_reference
-
-            parse_reference(source.value)
+        check(target)
     settings_for(options, catalogue)  # a bad config or --ignore: said once, before any image
     if jobs <= 1 or len(targets) == 1:
         return [run_inspect(target, options, catalogue) for target in targets]

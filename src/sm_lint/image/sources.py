@@ -88,6 +88,18 @@ def check_path(source: Source) -> None:
         raise UsageError(f"{source.text}: a directory (use oci-dir: for an OCI layout folder)")
 
 
+def check(text: str) -> Source:
+    """The source `text` names, with everything that can be wrong with it said before any work:
+    a missing archive, the wrong kind of path, a malformed registry reference (exit 2)."""
+    source = parse(text)
+    check_path(source)
+    if source.scheme == REGISTRY:
+        from sm_lint.image.registry import parse_reference
+
+        parse_reference(source.value)
+    return source
+
+
 def engine_name(text: str) -> Optional[str]:
     """The engine's name for the image a command-line argument names; None when it is not an
     engine image (an archive or a registry reference: nothing the engine can run as is)."""
