@@ -557,6 +557,17 @@ def test_blob_redirects_to_another_host_carry_no_credentials(registry: Registry,
     assert all(auth == "" for _, auth in to_storage), to_storage
 
 
+def test_a_redirect_to_untrusted_tls_is_one_line(registry: Registry, secure: Registry, home: Path) -> None:
+    def elsewhere(handler: Any, path: str) -> bool:
+        if "/blobs/" in path:
+            return answer(handler, 307, headers={"Location": f"https://{secure.host}{path}"})
+        return False
+
+    with Front(registry.url, elsewhere) as front:
+        run = sm_lint("inspect", f"registry:{front.host}/team/app:gzip", cwd=home)
+    one_line_error(run, 3, f"registry:{front.host}/team/app:gzip", "not trusted", "--ca-cert")
+
+
 def test_help_names_the_schemes(home: Path) -> None:
     text = sm_lint("inspect", "--help", cwd=home).stdout
     for scheme in ("docker:", "docker-archive:", "oci-archive:", "oci-dir:", "registry:"):

@@ -20,7 +20,6 @@ import base64
 import ipaddress
 import os
 import ssl
-import warnings
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from sm_lint.errors import EnvironmentFailure, UsageError
@@ -80,6 +79,10 @@ class RegistryClient:
         self.what = what  # how messages name the image: "registry:HOST/NAME:TAG"
         self.timeout = timeout_from_env()
         self.insecure = host in options.insecure or _hostname(host) in options.insecure
+        if self.insecure:  # the user asked for unverified TLS: urllib3's warning would say it on every request
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.loopback = is_loopback(self.api_host)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -105,15 +108,18 @@ class RegistryClient:
         if not self.base:
             self._ping()
         headers = dict(extra or {}, **({"Accept": accept} if accept else {}))
-        response = self._send(self.base + path, headers, stream)
-        if response.status_code == 401:
-            challenge = pick(parse_challenges(response.headers.get("WWW-Authenticate", ""))) or self._challenge
-            response.close()
-            self._authenticate(challenge, path)
+        try:
             response = self._send(self.base + path, headers, stream)
             if response.status_code == 401:
+                challenge = pick(parse_challenges(response.headers.get("WWW-Authenticate", ""))) or self._challenge
                 response.close()
-                raise self._refused(response)
+                self._authenticate(challenge, path)
+                response = self._send(self.base + path, headers, stream)
+                if response.status_code == 401:
+                    response.close()
+                    raise self._refused(response)
+        except _TLSProblem as problem:  # a redirect to storage whose certificate is not trusted, say
+            raise self._tls_failure(problem) from None
         return response
 
     def _send(self, url: str, headers: Dict[str, str], stream: bool, authorized: bool = True,
@@ -125,10 +131,8 @@ class RegistryClient:
         verify = (not self.insecure) if verify_tls is None else verify_tls
         proxies = {"http": None, "https": None} if self.loopback else None
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning for --insecure-registry
-                return self.session.get(url, headers=headers, stream=stream, timeout=(self.timeout, self.timeout),
-                                        verify=verify, proxies=proxies)
+            return self.session.get(url, headers=headers, stream=stream, timeout=(self.timeout, self.timeout),
+                                    verify=verify, proxies=proxies)
         except requests.exceptions.SSLError as exc:
             raise _TLSProblem(exc) from None
         except requests.RequestException as exc:
@@ -228,17 +232,15 @@ class RegistryClient:
         proxies = {"http": None, "https": None} if is_loopback(realm_host) else None
         verify = not self.insecure
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if credentials.identity_token:
-                    form = dict(query, grant_type="refresh_token", refresh_token=credentials.identity_token,
-                                client_id="sm-lint")
-                    response = self.session.post(realm, data=form, timeout=(self.timeout, self.timeout),
-                                                 verify=verify, proxies=proxies)
-                else:
-                    auth = (credentials.username, credentials.password) if credentials.username else None
-                    response = self.session.get(realm, params=query, auth=auth, timeout=(self.timeout, self.timeout),
-                                                verify=verify, proxies=proxies)
+            if credentials.identity_token:
+                form = dict(query, grant_type="refresh_token", refresh_token=credentials.identity_token,
+                            client_id="sm-lint")
+                response = self.session.post(realm, data=form, timeout=(self.timeout, self.timeout),
+                                             verify=verify, proxies=proxies)
+            else:
+                auth = (credentials.username, credentials.password) if credentials.username else None
+                response = self.session.get(realm, params=query, auth=auth, timeout=(self.timeout, self.timeout),
+                                            verify=verify, proxies=proxies)
         except requests.exceptions.SSLError as exc:
             raise self._tls_failure(_TLSProblem(exc)) from None
         except requests.RequestException as exc:
