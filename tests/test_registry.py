@@ -565,7 +565,8 @@ def test_a_redirect_to_untrusted_tls_is_one_line(registry: Registry, secure: Reg
 
     with Front(registry.url, elsewhere) as front:
         run = sm_lint("inspect", f"registry:{front.host}/team/app:gzip", cwd=home)
-    one_line_error(run, 3, f"registry:{front.host}/team/app:gzip", "not trusted", "--ca-cert")
+    one_line_error(run, 3, f"registry:{front.host}/team/app:gzip", f"certificate of {secure.host}, where registry"
+                   f" {front.host} sent the download, is not trusted", "--ca-cert")
 
 
 def test_help_names_the_schemes(home: Path) -> None:

@@ -192,6 +192,10 @@ class RegistryClient:
                 raise self.status_failure(response, "GET /v2/")
 
     def _tls_failure(self, problem: "_TLSProblem") -> EnvironmentFailure:
+        if problem.untrusted and problem.host and problem.host != self.api_host:
+            return EnvironmentFailure(
+                f"{self.what}: the TLS certificate of {problem.host}, where registry {self.host} sent the download,"
+                f" is not trusted ({problem.reason}); give its CA with --ca-cert FILE")
         if problem.untrusted:
             return EnvironmentFailure(
                 f"{self.what}: the TLS certificate of registry {self.host} is not trusted ({problem.reason}); give"
@@ -305,6 +309,9 @@ class _TLSProblem(Exception):
     def __init__(self, exc: BaseException) -> None:
         super().__init__(str(exc))
         text = str(exc)
+        request = getattr(exc, "request", None)
+        url = getattr(request, "url", "") or ""
+        self.host = url.split("://", 1)[1].split("/", 1)[0] if "://" in url else ""  # where TLS failed
         self.untrusted = "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
         detail = text.split("certificate verify failed:", 1)[-1] if self.untrusted else text
         from sm_lint.image.engine import _one_line
