@@ -530,3 +530,15 @@ def test_fix_on_the_bench_corpus(text: str) -> None:
             assert new.json and not old.json, (old, new)
         else:
             assert (old.value, old.json, old.heredocs) == (new.value, new.json, new.heredocs), (old, new)
+
+
+def test_unsafe_fix_over_continuation_lines_keeps_the_lines(tmp_path: Path) -> None:
+    text = ("FROM python:3.11\r\nentrypoint cd /app && \\\r\n  # go there first\r\n    python app.py  \\\r\n"
+            "   --mode $MODE\r\nLABEL a=b\r\n")
+    data, result = fix(tmp_path, text, "--unsafe-fixes")
+    assert data.decode() == ('FROM python:3.11\r\nentrypoint ["/bin/sh", "-c", "cd /app && \\\r\n  # go there first\r\n'
+                             '    exec python app.py  \\\r\n   --mode $MODE \\"$@\\"", "sh"]\r\nLABEL a=b\r\n'), result.stderr
+    assert buildkit_argv(data.decode(), "ENTRYPOINT") == SH + ['cd /app &&     exec python app.py     --mode $MODE "$@"',
+                                                               "sh"]
+    again, result = fix(tmp_path, data.decode(), "--unsafe-fixes")
+    assert again == data and result.returncode == 0, result.stdout

@@ -17,9 +17,10 @@ Unsafe fixes (applied only with `--unsafe-fixes`, listed as available otherwise,
 what runs, in shapes where the change is the one the rule asks for and nothing else:
 - SM101/SM102 whose command needs a shell (variables, `&&`, `;`, redirections): the instruction
   becomes the SHELL in force in exec form with `exec` before the last command, `["/bin/sh", "-c",
-  "cd /app && exec python app.py"]`, so the program replaces the shell. Only when the text is one
-  line of simple commands joined by `&&` or `;` (no pipes, `||`, `&`, subshells, groups, compound
-  commands, heredocs, comments), the last one starts with a literal program that is not a builtin,
+  "cd /app && exec python app.py"]`, so the program replaces the shell (over continuation lines,
+  each line keeps its part of the code inside the JSON string: BuildKit joins the lines before it
+  reads the JSON). Only when the code's last `;`-separated part is simple commands joined by `&&`
+  (no pipes, `||`, `&`, subshells, groups, compound commands, heredocs, comments), the last one starts with a literal program that is not a builtin,
   keyword or assignment, no trap is set, and the SHELL is a POSIX shell run with `-c`. An ENTRYPOINT
   also gets `"$@"` after the last command and `sh` as `$0`, so ContainerArguments and CMD reach the
   program (the loss SM101 reports): refused when a CMD would then become arguments. A CMD gets no
@@ -607,8 +608,6 @@ def _rewrite_via_shell(lines: List[str], ins: Instruction, escape: str, rule: st
     ENTRYPOINT also passes its arguments on (`"$@"`, with `sh` as `$0`)."""
     if ins.flags:
         raise Refused(f"the instruction has flags ({' '.join(ins.flags)})")
-    if ins.start_line != ins.end_line:
-        raise Refused("the instruction spans several lines")
     prefix = _shell_prefix(_step_of(facts.model, ins).shell)
     if rule == "SM102":
         entrypoints = [i.start_line for i in parsed.instructions if i.keyword == "ENTRYPOINT"
@@ -616,15 +615,59 @@ def _rewrite_via_shell(lines: List[str], ins: Instruction, escape: str, rule: st
         if entrypoints:
             raise Refused(f"the ENTRYPOINT on line {entrypoints[-1]} may receive this CMD as its arguments, "
                           "and a shell's words make no sense there in either form")
-        argv = prefix + [exec_last(ins.args)]
+        code = exec_last(ins.args)
+        after = []
     else:
-        argv = prefix + [exec_last(ins.args, pass_args=True), prefix[0].rsplit("/", 1)[-1]]
+        code = exec_last(ins.args, pass_args=True)
+        after = [prefix[0].rsplit("/", 1)[-1]]
+    argv = prefix + [code] + after
     pieces, _ = _pieces(lines, ins, escape)
     piece = pieces[0]
-    if not piece.body.endswith(ins.args):
-        raise Refused("the argument could not be found on the instruction's line")
-    prefix_text = piece.body[:len(piece.body) - len(ins.args)]
-    return {piece.index: piece.head + prefix_text + _json_array(argv) + piece.tail}, argv
+    if len(pieces) == 1:
+        if not piece.body.endswith(ins.args):
+            raise Refused("the argument could not be found on the instruction's line")
+        prefix_text = piece.body[:len(piece.body) - len(ins.args)]
+        return {piece.index: piece.head + prefix_text + _json_array(argv) + piece.tail}, argv
+    return _spread_code(pieces, ins.args, code, prefix, after), argv
+
+
+def _spread_code(pieces: List[_Piece], old: str, code: str, before: List[str], after: List[str]) -> Dict[int, str]:
+    """A shell-form command over continuation lines in exec form on the same lines: each line keeps
+    its part of the code inside the JSON string (BuildKit joins the lines before it reads the JSON,
+    so the string is the code as the shell saw it), `exec ` and `"$@"` added where they belong."""
+    # BuildKit's join: the first line from the argument on, the others whole, each up to its escape.
+    segments = []
+    for number, piece in enumerate(pieces):
+        trailing = piece.tail[:len(piece.tail) - len(piece.tail.lstrip(" \t"))]
+        last = number == len(pieces) - 1
+        segments.append(("" if number == 0 else piece.head) + piece.body + ("" if last else trailing))
+    if "".join(segments) != old:
+        raise Refused("the command's continuation lines could not be mapped")
+    at = next((i for i, (a, b) in enumerate(zip(old, code)) if a != b), len(old))
+    inserted = "exec " if code[at:at + 5] == "exec " and code[at + 5:at + 5 + len(old) - at] == old[at:] else ""
+    suffix = code[len(old) + len(inserted):]
+    if old[:at] + inserted + old[at:] + suffix != code:
+        raise Refused("the rewritten command could not be mapped onto its lines")
+    start = 0
+    for number, segment in enumerate(segments):  # `exec ` goes into the segment holding its offset
+        if inserted and start <= at < start + len(segment) + (number == len(segments) - 1):
+            segments[number] = segment[:at - start] + inserted + segment[at - start:]
+            inserted = ""
+        start += len(segment)
+    segments[-1] += suffix
+    new: Dict[int, str] = {}
+    for number, (piece, segment) in enumerate(zip(pieces, segments)):
+        text = json.dumps(segment, ensure_ascii=False)[1:-1]
+        trailing = piece.tail[:len(piece.tail) - len(piece.tail.lstrip(" \t"))]
+        if number == 0:
+            text = piece.head + "[" + "".join(json.dumps(item, ensure_ascii=False) + ", " for item in before) + \
+                '"' + text
+        if number == len(pieces) - 1:
+            new[piece.index] = text + '"' + "".join(", " + json.dumps(item, ensure_ascii=False) for item in after) + \
+                "]" + piece.tail
+        else:
+            new[piece.index] = text + piece.tail[len(trailing):]
+    return new
 
 
 def _fix_pid1_shell(path: str, lines: List[str], ins: Instruction, escape: str, parsed: ParsedDockerfile,
