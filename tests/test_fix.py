@@ -446,6 +446,26 @@ def test_generated_commands(command: Tuple[str, List[str]], keyword: str, crlf: 
         assert argv == (expected[1:] if expected[:1] == ["exec"] else expected), (text, fixed)
     else:
         assert unsafe and argv[2].count("exec ") >= 1, fixed
+        if spelled[0] != "/usr/bin/env" and spelled[:2] != ["exec", "/usr/bin/env"]:
+            event("unsafe fix run by the real /bin/sh")
+            # The real /bin/sh runs the same program with the same arguments, now as PID of the shell.
+            assert _run_with_fake_programs(argv) == _run_with_fake_programs(["/bin/sh", "-c", text]), (text, argv)
+
+
+def _run_with_fake_programs(argv: List[str]) -> bytes:
+    """What `argv` runs, with python, app and my-tool as programs that print their arguments."""
+    folder = tempfile.mkdtemp()
+    try:
+        for name in ("python", "app", "my-tool"):
+            path = os.path.join(folder, name)
+            with open(path, "w") as handle:
+                handle.write(f"#!/bin/sh\nprintf '{name}'; printf '\\0%s' \"$@\"; printf '\\n'\n")
+            os.chmod(path, 0o755)
+        done = subprocess.run(argv, cwd=folder, capture_output=True, timeout=30,
+                              env={"PATH": folder + ":/usr/bin:/bin", "HOME": "/nonexistent"})
+        return done.stdout + b"|exit %d" % done.returncode
+    finally:
+        shutil.rmtree(folder)
 
 
 @pytest.mark.skipif(buildkit is None, reason="needs BuildKit's parser")
