@@ -287,14 +287,25 @@ def test_fix_exit_code_follows_remaining_findings(tmp_path: Path) -> None:
     assert result.returncode == 1
 
 
-def test_check_does_not_import_dockerfile_parse(tmp_path: Path) -> None:
-    (tmp_path / "Dockerfile").write_text("FROM python:3.11\nENTRYPOINT python app.py\n")
-    code = ("import sys, runpy; sys.argv=['sm-lint','check','Dockerfile']\n"
-            "try:\n  runpy.run_module('sm_lint', run_name='__main__')\n"
-            "except SystemExit:\n  assert 'dockerfile_parse' not in sys.modules and 'sm_lint.fix' not in sys.modules\n")
+@pytest.mark.parametrize("dockerfile, kept_out", [
+    ("FROM python:3.11\nENTRYPOINT python app.py\n", ["dockerfile_parse", "sm_lint.fix"]),
+    # The pre-commit start: a file with nothing for the shell analysis loads none of it.
+    ('FROM python:3.11-slim\nCOPY app.py /app/\nENTRYPOINT ["python", "/app/app.py"]\n',
+     ["dockerfile_parse", "sm_lint.fix", "sm_lint.pid1", "sm_lint.dockerfile.shell.effects",
+      "sm_lint.dockerfile.shell.lexer", "shutil", "bz2", "lzma", "importlib.util", "tomllib"]),
+])
+def test_check_start_up_imports(tmp_path: Path, dockerfile: str, kept_out: List[str]) -> None:
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    # As the console script does it (runpy would import importlib.util itself).
+    code = ("import sys; sys.argv=['sm-lint','check','Dockerfile']\n"
+            "from sm_lint.__main__ import main\n"
+            "try:\n  main()\n"
+            "except SystemExit:\n  print(' '.join(sorted(sys.modules)))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.strip().splitlines()[-1].split())
+    assert "sm_lint.check_command" in loaded, proc.stdout + proc.stderr
+    assert not loaded & set(kept_out), loaded & set(kept_out)
 
 
 def test_units() -> None:
