@@ -23,6 +23,8 @@ def _show(match: "re.Match[str]") -> str:
 def printable(text: str) -> str:
     """`text` with every control character escaped (newlines too: one message stays one line)."""
     global _control
+    if text.isascii() and text.isprintable():  # the usual line (0x20-0x7e only): no regex to compile (~0.5 ms)
+        return text
     if _control is None:
         _control = re.compile(_CLASS)
     return _control.sub(_show, text) if _control.search(text) else text
