@@ -9,8 +9,8 @@
                           engine image (what sm-lint always did)
 
 The archive reader tells the layouts apart by their content, so the three archive schemes only
-make sure that a path is read as a path (never looked up in an engine) and that it is the kind
-the user said. Only this module knows the spellings; everything else takes a `Source`.
+make sure that a path is read as a path (never looked up in an engine) and that it is a file or a
+folder as the scheme says. Only this module knows the spellings; everything else takes a `Source`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ _ARCHIVES = (DOCKER_ARCHIVE, OCI_ARCHIVE, OCI_DIR)
 
 
 class RegistryOptions(NamedTuple):
-    """How `registry:` sources are reached (flags of inspect, gate and check --image)."""
+    """How `registry:` sources are reached (flags of inspect and gate; check --image takes the
+    defaults, and Docker's certs.d folders serve it too)."""
 
     insecure: Tuple[str, ...] = ()  # --insecure-registry HOST[:PORT]: plain HTTP allowed, TLS unverified
     ca_cert: Optional[str] = None  # --ca-cert FILE: a CA to trust on top of the usual ones
