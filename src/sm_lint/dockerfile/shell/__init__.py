@@ -23,29 +23,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .records import Command, PackageInstall, PathWrite, Word, is_unknown
-
 _RAISE = False  # tests set this to see internal errors that the public API would swallow
 
 if TYPE_CHECKING:
     from .effects import commands, final_command, forwards_signals, mentioned_words, package_installs, written_paths
+    from .records import Command, PackageInstall, PathWrite, Word, is_unknown
 
 _VIEWS = frozenset(("commands", "final_command", "forwards_signals", "mentioned_words", "package_installs",
                     "written_paths"))
+_RECORDS = frozenset(("Command", "PackageInstall", "PathWrite", "Word", "is_unknown"))
 
 
 def __getattr__(name: str) -> Any:
-    """The views, and with them the lexer, parser and evaluator, load on first use (PEP 562): a
-    Dockerfile with no RUN and no shell code to run never imports them (`check`'s start-up).
+    """The records, and the views with the lexer, parser and evaluator, load on first use (PEP 562):
+    a Dockerfile with no RUN and no shell code to run never imports them (`check`'s start-up).
     effects.py imports evaluate.py, which imports lexer.py before parser.py (they import each
     other, lexer.py at its end)."""
     if name in _VIEWS:
-        from . import effects
-
-        value = getattr(effects, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from . import effects as module
+    elif name in _RECORDS:
+        from . import records as module  # type: ignore[no-redef]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
