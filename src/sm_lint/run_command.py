@@ -481,6 +481,9 @@ def _run_scenarios(plan, options: RunOptions, ready_log, progress: Progress, cho
                               + (f"; {_runtime_words(plan)}" if scenario == "completion" else ""))
                 if scenario == "serve":
                     outcomes.append(serving.run(session, plan, limits, gpus, serve))
+                    if str((found.labels or {}).get(chosen.profile.get("multi_model_label"), "")).lower() == "true":
+                        outcomes[-1].facts.append(("note", "the image carries the multi-models label: a multi-model "
+                                                           "endpoint's /models API and /opt/ml/models are not checked"))
                 elif scenario == "completion":
                     outcomes.append(completion.run(session, plan, limits, gpus, options.stop_signal, options.grace,
                                                    progress.note))
