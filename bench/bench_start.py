@@ -68,13 +68,15 @@ def importtime(file: Path, env: Dict[str, str], top: int = 15) -> List[str]:
             own, cumulative, name = (part.strip() for part in line[len("import time:"):].split("|"))
             rows.append((int(own), int(cumulative), name))
     ours = sum(own for own, _, name in rows if name.startswith("sm_lint"))
-    python_own = {"site", "encodings", "codecs", "io", "abc", "os", "stat", "posixpath", "genericpath", "_distutils_hack",
+    python_own = {"site", "encodings", "codecs", "io", "abc", "os", "stat", "posixpath", "genericpath",
+                  "_distutils_hack",
                   "_sitebuiltins", "sitecustomize", "zipimport", "_frozen_importlib_external", "posix", "time",
                   "_io", "marshal", "_codecs", "_abc", "_collections_abc", "_signal", "_thread", "_warnings",
                   "_weakref", "_imp", "encodings.aliases", "encodings.utf_8", "_stat", "os.path"}
     stdlib = sum(own for own, _, name in rows if not name.startswith("sm_lint") and name not in python_own)
     lines = [f"imports under -X importtime (which inflates them): sm_lint's own modules {ours / 1000:.1f} ms, "
-             f"the standard library they pull in {stdlib / 1000:.1f} ms (what `python -c pass` imports itself left out)"]
+             f"the standard library they pull in {stdlib / 1000:.1f} ms "
+             "(what `python -c pass` imports itself left out)"]
     lines += [f"  {own / 1000:5.1f} ms  {name}" for own, _, name in sorted(rows, reverse=True)[:top]]
     return lines
 
@@ -95,7 +97,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for name, argv_ in cmds.items():
             times[name].append(wall(argv_, env))
     info = machine_info()
-    print(f"machine: {info['cpu_model']}, {info['nproc']} cores, Python {info['python']}, load {info['loadavg_1_5_15']}; "
+    print(f"machine: {info['cpu_model']}, {info['nproc']} cores, Python {info['python']}, "
+          f"load {info['loadavg_1_5_15']}; "
           f"{args.runs} rounds, file {args.file.name}")
     floor = statistics.median(times["python -c pass"])
     for name, walls in times.items():
@@ -108,7 +111,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"({'met' if ratio <= AIM else 'not met'}); sm-lint's own share: "
           f"{(statistics.median(times['sm-lint check']) - floor) * 1000:.1f} ms")
     if "hadolint" in times:
-        print(f"sm-lint / hadolint: {statistics.median(s / h for s, h in zip(times['sm-lint check'], times['hadolint'])):.2f}x")
+        to_hadolint = statistics.median(s / h for s, h in zip(times["sm-lint check"], times["hadolint"]))
+        print(f"sm-lint / hadolint: {to_hadolint:.2f}x")
     if args.importtime:
         print("\n".join(importtime(args.file, env)))
     return 0

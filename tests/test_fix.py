@@ -291,7 +291,8 @@ def test_fix_exit_code_follows_remaining_findings(tmp_path: Path) -> None:
     ("FROM python:3.11\nENTRYPOINT python app.py\n", ["dockerfile_parse", "sm_lint.fix"]),
     # The pre-commit start: a file with nothing for the shell analysis loads none of it.
     ('FROM python:3.11-slim\nCOPY app.py /app/\nENTRYPOINT ["python", "/app/app.py"]\n',
-     ["dockerfile_parse", "sm_lint.fix", "sm_lint.pid1", "sm_lint.dockerfile.shell.effects", "sm_lint.dockerfile.shell.records",
+     ["dockerfile_parse", "sm_lint.fix", "sm_lint.pid1", "sm_lint.dockerfile.shell.effects",
+      "sm_lint.dockerfile.shell.records",
       "sm_lint.dockerfile.shell.lexer", "shutil", "bz2", "lzma", "importlib.util", "tomllib"]),
 ])
 def test_check_start_up_imports(tmp_path: Path, dockerfile: str, kept_out: List[str]) -> None:

@@ -20,8 +20,9 @@ what runs, in shapes where the change is the one the rule asks for and nothing e
   "cd /app && exec python app.py"]`, so the program replaces the shell (over continuation lines,
   each line keeps its part of the code inside the JSON string: BuildKit joins the lines before it
   reads the JSON). Only when the code's last `;`-separated part is simple commands joined by `&&`
-  (no pipes, `||`, `&`, subshells, groups, compound commands, heredocs, comments), the last one starts with a literal program that is not a builtin,
-  keyword or assignment, no trap is set, and the SHELL is a POSIX shell run with `-c`. An ENTRYPOINT
+  (no pipes, `||`, `&`, subshells, groups, compound commands, heredocs, comments), the last one
+  starts with a literal program that is not a builtin, keyword or assignment, no trap is set, and
+  the SHELL is a POSIX shell run with `-c`. An ENTRYPOINT
   also gets `"$@"` after the last command and `sh` as `$0`, so ContainerArguments and CMD reach the
   program (the loss SM101 reports): refused when a CMD would then become arguments. A CMD gets no
   `"$@"` (arguments replace it), and is refused behind an ENTRYPOINT of the Dockerfile.
@@ -562,8 +563,9 @@ def plan(path: str, text: str, findings: Sequence[Finding], *, unsafe: bool = Fa
                     except Refused as unsafe_refusal:
                         raise Refused(f"{safe_refusal}; the unsafe fix does not apply either: {unsafe_refusal}") \
                             from None
-                    what = f"{ins.keyword} to exec form {_json_array(argv)} ({safe_refusal.args[0].split(' (', 1)[0]}: " \
-                           "the shell stays, `exec` makes the program PID 1)"
+                    needs = safe_refusal.args[0].split(" (", 1)[0]
+                    what = f"{ins.keyword} to exec form {_json_array(argv)} ({needs}: the shell stays, `exec` " \
+                           "makes the program PID 1)"
                     if not unsafe:
                         available.append(f"{line}: {rule} {what}")
                         continue
@@ -816,7 +818,8 @@ def run_fix(paths: List[str], options: "CheckOptions", catalogue: "Catalogue", *
         if all_stages and not any(f.rule == "SM100" for f in mine):
             for name in _stage_names(text):
                 mine.extend(run_check([path], options._replace(target=name), catalogue).findings)
-        outcome = plan(path, text, mine, unsafe=unsafe, facts=_facts(text, settings, _context_dir(path, settings, options)))
+        facts = _facts(text, settings, _context_dir(path, settings, options))
+        outcome = plan(path, text, mine, unsafe=unsafe, facts=facts)
         if write_files and outcome.changed:
             write(path, outcome)
         for other in outcome.others:
