@@ -574,3 +574,14 @@ def test_unsafe_fix_over_continuation_lines_keeps_the_lines(tmp_path: Path) -> N
                                                                "sh"]
     again, result = fix(tmp_path, data.decode(), "--unsafe-fixes")
     assert again == data and result.returncode == 0, result.stdout
+
+
+def test_diff_marks_a_last_line_without_newline(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11\nENTRYPOINT python app.py")
+    result = sm_lint("--diff", "Dockerfile", cwd=tmp_path)
+    assert result.stdout.endswith('+ENTRYPOINT ["python", "app.py"]\n\\ No newline at end of file\n'), result.stdout
+    if shutil.which("patch"):
+        copy = tmp_path / "copy"
+        copy.write_text("FROM python:3.11\nENTRYPOINT python app.py")
+        subprocess.run(["patch", "-s", str(copy)], input=result.stdout, text=True, check=True)
+        assert copy.read_text() == 'FROM python:3.11\nENTRYPOINT ["python", "app.py"]'

@@ -103,9 +103,10 @@ class Outcome(NamedTuple):
         return self.new != self.old
 
     def diff(self) -> str:
-        return "".join(difflib.unified_diff(
-            self.old.splitlines(keepends=True), self.new.splitlines(keepends=True),
-            fromfile=f"a/{self.path}", tofile=f"b/{self.path}"))
+        lines = difflib.unified_diff(split_lines(self.old), split_lines(self.new),
+                                     fromfile=f"a/{self.path}", tofile=f"b/{self.path}")
+        # A last line without a newline is marked as diff(1) and patch(1) expect.
+        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
 def sh_words(text: str) -> List[str]:
