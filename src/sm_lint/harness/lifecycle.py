@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import time
 import uuid
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from sm_lint.errors import EnvironmentFailure, Terminated
+from sm_lint.errors import EnvironmentFailure
+from sm_lint.harness import signals
 from sm_lint.image.engine import explain, host_of
 
 if TYPE_CHECKING:
@@ -54,23 +53,12 @@ class Session:
         self._previous: Dict[int, Any] = {}
 
     def __enter__(self) -> "Session":
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                self._previous[signum] = signal.signal(signum, _terminate)
-            except ValueError:  # not the main thread: the caller owns signal handling
-                break
+        self._previous = signals.catch_termination()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # A second Ctrl-C or SIGTERM must not cut the removal short.
-        held = _hold_signals()
-        try:
+        with signals.held(self._previous):  # a second Ctrl-C or SIGTERM must not cut the removal short
             self.remove_all()
-        finally:
-            for signum, handler in held.items():
-                signal.signal(signum, handler)
-            for signum, handler in self._previous.items():
-                signal.signal(signum, handler)
 
     def name(self, suffix: str) -> str:
         return f"sm-lint-{self.run_id}-{suffix}"
@@ -278,20 +266,6 @@ def _owner_alive(labels: Dict[str, str]) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _terminate(signum: int, frame: Optional[FrameType]) -> None:
-    raise Terminated(signum)
-
-
-def _hold_signals() -> Dict[int, Any]:
-    held = {}
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        try:
-            held[signum] = signal.signal(signum, signal.SIG_IGN)
-        except ValueError:
-            break
-    return held
 
 
 def _remove(action: Callable[[], object]) -> None:

@@ -8,13 +8,13 @@ Docker harness's Session does). Only SIGKILL of sm-lint itself can leave a job b
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from sm_lint.errors import EnvironmentFailure
+from sm_lint.harness import signals
 from sm_lint.harness.sagemaker.aws import ANY, THROTTLED, AccessDenied, Clients, call, code_of, message_of, throttled
 
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
@@ -62,27 +62,13 @@ class Jobs:
 
     # -- the guarantee -------------------------------------------------------------------------
     def __enter__(self) -> "Jobs":
-        from sm_lint.harness.lifecycle import _terminate
-
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                self._previous[signum] = signal.signal(signum, _terminate)
-            except ValueError:  # not the main thread: the caller owns signal handling
-                break
+        self._previous = signals.catch_termination()
         return self
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
-        from sm_lint.harness.lifecycle import _hold_signals
-
         self.cancelled.set()
-        held = _hold_signals()  # a second Ctrl-C must not cut the stopping short
-        try:
+        with signals.held(self._previous):  # a second Ctrl-C must not cut the stopping short
             failed = self.stop_all()
-        finally:
-            for signum, handler in held.items():
-                signal.signal(signum, handler)
-            for signum, handler in self._previous.items():
-                signal.signal(signum, handler)
         if failed:
             words = (f"could not stop {', '.join(name for name, _ in failed)} ({failed[0][1]}); "
                      "`sm-lint run --engine sagemaker --cleanup` stops it, and MaxRuntimeInSeconds ends it")
