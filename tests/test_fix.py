@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 import yaml
@@ -413,6 +413,26 @@ def shell_commands(draw: st.DrawFn) -> Tuple[str, List[str]]:
     return " ".join(spelled), spelled
 
 
+def _fix_twice(dockerfile: str, unsafe: bool = False) -> Tuple[Any, str, Any]:
+    """`--fix` on the text as ./Dockerfile of a fresh repository (hypothesis reuses no pytest
+    tmp_path): the first outcome, the file it left, and the outcome of a second `--fix`."""
+    folder = tempfile.mkdtemp()
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        os.mkdir(".git")  # the config lookup stops here
+        with open("Dockerfile", "w", newline="") as handle:
+            handle.write(dockerfile)
+        outcome = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=False, unsafe=unsafe)[0]
+        with open("Dockerfile", newline="") as handle:
+            fixed = handle.read()
+        again = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=False, unsafe=unsafe)[0]
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(folder)
+    return outcome, fixed, again
+
+
 def _sh_argv(text: str) -> List[str]:
     """What the real /bin/sh makes of the words (the oracle of the safe fix)."""
     out = subprocess.run(["/bin/sh", "-c", "printf '%s\\0' " + text], capture_output=True, check=True).stdout
@@ -429,22 +449,8 @@ def test_generated_commands(command: Tuple[str, List[str]], keyword: str, crlf: 
     newline = "\r\n" if crlf else "\n"
     body = (" \\" + newline + "    ").join(spelled) if continued else text
     dockerfile = f"FROM python:3.11{newline}{keyword} {body}{newline}"
-    folder = tempfile.mkdtemp()
-    cwd = os.getcwd()
-    try:
-        os.chdir(folder)
-        os.mkdir(".git")
-        with open("Dockerfile", "w", newline="") as handle:
-            handle.write(dockerfile)
-        options = CheckOptions()
-        outcome = run_fix(["Dockerfile"], options, CATALOGUE, write_files=True, all_stages=False, unsafe=unsafe)[0]
-        with open("Dockerfile", newline="") as handle:
-            fixed = handle.read()
-        again = run_fix(["Dockerfile"], options, CATALOGUE, write_files=True, all_stages=False, unsafe=unsafe)[0]
-        assert not again.changed, again.diff()  # idempotent
-    finally:
-        os.chdir(cwd)
-        shutil.rmtree(folder)
+    outcome, fixed, again = _fix_twice(dockerfile, unsafe)
+    assert not again.changed, again.diff()  # idempotent
     event("fixed" if outcome.changed else "left as it was")
     if not outcome.changed:
         assert fixed == dockerfile
@@ -500,20 +506,7 @@ def test_generated_json_like_arrays(items: List[str], quotes: List[str], trailin
         if index < len(tokens) - 1:
             body += (" \\" + newline + "  ") if breaks[index % len(breaks)] else " "
     dockerfile = f"FROM python:3.11{newline}{keyword} {body}{newline}"
-    folder = tempfile.mkdtemp()
-    cwd = os.getcwd()
-    try:
-        os.chdir(folder)
-        os.mkdir(".git")
-        with open("Dockerfile", "w", newline="") as handle:
-            handle.write(dockerfile)
-        outcome = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=False)[0]
-        with open("Dockerfile", newline="") as handle:
-            fixed = handle.read()
-        again = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=False)[0]
-    finally:
-        os.chdir(cwd)
-        shutil.rmtree(folder)
+    outcome, fixed, again = _fix_twice(dockerfile)
     assert outcome.changed and not again.changed, (dockerfile, outcome.skipped)
     assert fixed.count(newline) == dockerfile.count(newline)
     commands = [c for c in buildkit.parse_string(fixed) if c.cmd.upper() == keyword]
