@@ -420,6 +420,32 @@ def test_an_untrusted_certificate_is_refused(secure: Registry, tmp_path: Path) -
     assert insecure.code == 1, insecure.stderr
 
 
+def test_check_image_takes_the_registry_flags(secure: Registry, tmp_path: Path) -> None:
+    """`check --image registry:...` reaches a TLS registry as inspect does: --ca-cert trusts its CA,
+    --insecure-registry reads it unverified, and without either the untrusted certificate is one line.
+    The flags are checked before any work, and make sense only with --image."""
+    cwd = docker_config(tmp_path, auths(secure.host))
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM scratch\nCOPY start.sh /bin/start.sh\nENTRYPOINT /bin/start.sh\n")
+    image = f"registry:{secure.host}/team/app:gzip"
+    trusted = sm_lint("check", str(dockerfile), "--image", image, "--ca-cert", str(secure.ca_path), "-f", "json",
+                      cwd=cwd).report()
+    assert trusted["facts"]["image"] == f"{secure.host}/team/app:gzip"
+    assert "SM210" in {f["rule"] for f in trusted["findings"]}
+    unverified = sm_lint("check", str(dockerfile), "--image", image, "--insecure-registry", secure.host, "-f", "json",
+                         cwd=cwd).report()
+    assert unverified["findings"] == trusted["findings"]
+    one_line_error(sm_lint("check", str(dockerfile), "--image", image, cwd=cwd), 3, "not trusted", "--ca-cert")
+    one_line_error(sm_lint("check", str(dockerfile), "--image", image, "--ca-cert", str(tmp_path / "absent.pem"),
+                           cwd=cwd), 2, "--ca-cert", "no such file")
+    one_line_error(sm_lint("check", str(dockerfile), "--image", image, "--insecure-registry", "http://", cwd=cwd), 2,
+                   "--insecure-registry", "expected HOST or HOST:PORT")
+    one_line_error(sm_lint("check", str(dockerfile), "--ca-cert", str(secure.ca_path), cwd=cwd), 2,
+                   "--ca-cert goes with --image")
+    one_line_error(sm_lint("check", str(dockerfile), "--image", "registry:Bad/Name:tag", cwd=cwd), 2)
+    assert "--insecure-registry" in sm_lint("check", "--help", cwd=cwd).stdout
+
+
 def test_docker_certs_d_is_trusted_as_docker_does(secure: Registry, tmp_path: Path) -> None:
     """A CA in certs.d/HOST:PORT/ca.crt (rootless Docker's ~/.config/docker/certs.d here, HOME being
     the test's) is trusted without --ca-cert."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sm_lint.catalogue import Catalogue
     from sm_lint.check import CheckOptions, CheckResult
     from sm_lint.console import Coverage, Reports
+    from sm_lint.image.sources import RegistryOptions
 from sm_lint.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
 
@@ -90,6 +91,10 @@ def parser() -> argparse.ArgumentParser:
                        help="Also check the image built from the Dockerfile (as sm-lint inspect): its name or id "
                             "in the engine, or a docker-save/OCI archive.")
     image.add_argument("--docker-host", metavar="URL", help="Engine address (default: DOCKER_HOST or the local socket).")
+    image.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                       help="Allow plain HTTP (and unverified TLS) for this registry (repeatable; loopback registries "
+                            "may always use HTTP).")
+    image.add_argument("--ca-cert", metavar="FILE", help="Also trust this CA (PEM) for registry TLS.")
     return p
 
 
@@ -99,6 +104,7 @@ def main(argv: Sequence[str]) -> int:
         reports = parse_report_flags(args.report)
         if args.output is not None:
             check_writable(args.output, f"--output {str(args.output)!r}")
+        registry = _registry_flags(args)
         from sm_lint.catalogue import Catalogue
         from sm_lint.check import CheckOptions, run_check
 
@@ -138,9 +144,24 @@ def main(argv: Sequence[str]) -> int:
             emit(args.format, result.findings, "check", result.targets, result.fail_on, titles, args.output,
                  reports=reports, rules=rules, skipped=skipped, profile=profile_of(result.targets, options, catalogue))
             return EXIT_FINDINGS if result.failed else EXIT_OK
-        return _with_image(args, options, catalogue, result, titles, reports, (rules, skipped))
+        return _with_image(args, options, catalogue, result, titles, reports, (rules, skipped), registry)
 
     return guarded(work)
+
+
+def _registry_flags(args: argparse.Namespace) -> "Optional[RegistryOptions]":
+    """--image's source and the registry flags, checked before any work (a missing archive, a
+    malformed reference, a CA file that is not there: exit 2). None without --image, and then
+    nothing of the image side is imported."""
+    if args.image is None:
+        if args.insecure_registry or args.ca_cert is not None:
+            flag = "--insecure-registry" if args.insecure_registry else "--ca-cert"
+            raise UsageError(f"{flag} goes with --image (a registry: image)")
+        return None
+    from sm_lint.image.sources import check, registry_options
+
+    check(args.image)
+    return registry_options(args.insecure_registry, args.ca_cert)
 
 
 def _coverage(targets: Sequence[str], options: "CheckOptions", catalogue: "Catalogue") -> "Coverage":
@@ -161,10 +182,12 @@ def profile_of(targets: Sequence[str], options: "CheckOptions", catalogue: "Cata
 
 
 def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "Catalogue",
-                result: "CheckResult", titles: dict, reports: "Reports", coverage: "Coverage") -> int:
+                result: "CheckResult", titles: dict, reports: "Reports", coverage: "Coverage",
+                registry: "Optional[RegistryOptions]" = None) -> int:
     """`check --image`: both layers in one report, each defect once (combined.py)."""
     from sm_lint.combined import merge
     from sm_lint.image.checks import has_toolkit
+    from sm_lint.image.sources import RegistryOptions
     from sm_lint.inspect_command import InspectOptions, run_inspect, settings_for
     from sm_lint.report import failed
 
@@ -172,7 +195,8 @@ def _with_image(args: argparse.Namespace, options: "CheckOptions", catalogue: "C
         raise UsageError("--image needs exactly one Dockerfile: the one the image was built from")
     image_options = InspectOptions(
         config_file=options.config_file, ignore=options.ignore, fail_on=options.fail_on, gpu=options.gpu,
-        platform=args.platform or "linux/amd64", docker_host=args.docker_host, profile=options.profile)
+        platform=args.platform or "linux/amd64", docker_host=args.docker_host, profile=options.profile,
+        registry=registry or RegistryOptions())
     inspected = run_inspect(args.image, image_options, catalogue)
     config = inspected.view.config
     findings = merge(result.findings, inspected.findings, args.image, bool(config.entrypoint or config.cmd),
