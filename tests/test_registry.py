@@ -96,6 +96,7 @@ def registry() -> Iterator[Registry]:
         push_layout(started, "team/app", "plain", oci_files(PLAIN))
         push_layout(started, "team/app", "zstd", oci_files(ZSTD))
         push_layout(started, "team/multi", "v1", oci_files([ARM, APP], attestations=True))
+        push_layout(started, "team/arm", "v1", oci_files(ARM))
         yield started
 
 
@@ -131,6 +132,31 @@ def test_the_platform_is_chosen_from_the_index(registry: Registry, home: Path) -
     assert arm["facts"]["effective command"] == "/bin/arm"
     missing = sm_lint("inspect", reference, "--platform", "linux/s390x", cwd=home)
     one_line_error(missing, 3, "no image for linux/s390x", "offers linux/arm64, linux/amd64")
+
+
+def sm230(run: Run) -> str:
+    messages = [f["message"] for f in run.report()["findings"] if f["rule"] == "SM230"]
+    assert len(messages) == 1, run.stdout
+    return str(messages[0])
+
+
+def test_sm230_names_what_the_source_offers(registry: Registry, home: Path, tmp_path: Path) -> None:
+    """SM230's tail is true of where the image came from: a registry's index and what it offers, a
+    registry reference with no index, an archive's index; the same image, the same verdict."""
+    multi = f"registry:{registry.host}/team/multi:v1"
+    picked = sm230(sm_lint("inspect", multi, "--platform", "linux/arm64", "-f", "json", cwd=home))
+    assert picked.endswith("; the registry's index offers linux/arm64, linux/amd64"), picked
+    single = sm230(sm_lint("inspect", f"registry:{registry.host}/team/arm:v1", "-f", "json", cwd=home))
+    assert single.startswith("the image is linux/arm64: SageMaker Processing instances are linux/amd64"), single
+    assert single.endswith("; the reference names a single-platform manifest, not an index with other platforms")
+    (tmp_path / "multi.tar").write_bytes(oci_tar([ARM, APP]))
+    (tmp_path / "arm.tar").write_bytes(oci_tar(ARM))
+    archived = sm230(sm_lint("inspect", f"oci-archive:{tmp_path / 'multi.tar'}", "--platform", "linux/arm64", "-f",
+                             "json", cwd=home))
+    assert archived.endswith("; the archive offers linux/arm64, linux/amd64"), archived
+    alone = sm230(sm_lint("inspect", f"oci-archive:{tmp_path / 'arm.tar'}", "-f", "json", cwd=home))
+    assert alone.endswith("; the archive holds no other platform"), alone
+    assert "archive" not in picked + single and "registry" not in archived + alone
 
 
 def test_several_images_in_one_report(registry: Registry, home: Path) -> None:

@@ -131,3 +131,23 @@ def test_docker_certs_folders(tmp_path: Path) -> None:
     assert found.ca_files == [str(system / "reg:5000" / "ca.crt"), str(user / "reg:5000" / "extra.crt")]
     assert found.client == (str(system / "reg:5000" / "client.cert"), str(system / "reg:5000" / "client.key"))
     assert docker_certs("other", (str(system),)) == ([], None)
+
+
+def test_sm230_of_an_engine_image_speaks_of_the_engine() -> None:
+    """The engine's `docker save` goes through the archive reader: SM230 must not call it an archive."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from image_archives import Image, oci_tar
+
+    from sm_lint.image.archive import read_stream
+    from sm_lint.image.checks import ImageContext, wrong_platform
+
+    arm = Image(layers=[[("bin/arm", "file", "x")]], config={"Entrypoint": ["/bin/arm"]}, platform="linux/arm64")
+    amd = arm._replace(platform="linux/amd64")
+    alone = read_stream([oci_tar(arm)], "app:arm", holder="engine")
+    (hit,) = wrong_platform(ImageContext(alone, "auto"))
+    assert hit.message.endswith("; the engine's copy of the image holds no other platform"), hit.message
+    both = read_stream([oci_tar([arm, amd])], "app:multi", platform="linux/arm64", holder="engine")
+    (hit,) = wrong_platform(ImageContext(both, "auto"))
+    assert hit.message.endswith("; the engine's copy of the image offers linux/arm64, linux/amd64"), hit.message

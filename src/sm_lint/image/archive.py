@@ -80,12 +80,13 @@ Platform = Tuple[str, str, str]  # os, architecture, variant
 
 
 def read_stream(chunks: Iterable[bytes], source: str, platform: str = "linux/amd64",
-                limits: Optional[Limits] = None) -> ImageView:
+                limits: Optional[Limits] = None, holder: str = "archive") -> ImageView:
     """The image in a `docker save` byte stream (for example `images.get(x).save(chunk_size=...)`),
-    legacy or OCI layout, optionally compressed. The stream is read once and never seeked."""
+    legacy or OCI layout, optionally compressed. The stream is read once and never seeked.
+    `holder` says whose platforms the stream offers (ImageView.platforms_from): "engine" for a save."""
     limits = limits or Limits.from_env()
     with _Session(limits) as session:
-        return session.run(source, lambda: _TarStore.collect(chunks, session), platform)
+        return session.run(source, lambda: _TarStore.collect(chunks, session), platform, holder)
 
 
 def read_archive(path: str, platform: str = "linux/amd64", limits: Optional[Limits] = None) -> ImageView:
@@ -111,9 +112,9 @@ class _Session:
     def __exit__(self, *exc: Any) -> None:
         self.pool.close()
 
-    def run(self, source: str, open_store: Any, platform: str) -> ImageView:
+    def run(self, source: str, open_store: Any, platform: str, holder: str = "archive") -> ImageView:
         try:
-            return _resolve(open_store(), source, platform)
+            return _resolve(open_store(), source, platform, holder)
         except FormatError as exc:
             raise ArchiveError(f"{source}: {exc}") from None
         except OSError as exc:
@@ -430,7 +431,7 @@ class _Candidate(NamedTuple):
     platform: Platform
 
 
-def _resolve(store: Any, source: str, platform: str) -> ImageView:
+def _resolve(store: Any, source: str, platform: str, holder: str) -> ImageView:
     want = _parse_platform(platform)
     if store.exists("index.json"):
         found = _oci_candidates(store)
@@ -438,12 +439,12 @@ def _resolve(store: Any, source: str, platform: str) -> ImageView:
             chosen, offered = _choose(found, want, platform)
             reference = chosen.reference or _compat_tag(store, chosen.config_digest)
             layers = [(_blob_path(d, "layer descriptor"), d) for d in _descriptors(chosen.manifest, "layers")]
-            return _view(store, source, chosen, reference, layers, offered)
+            return _view(store, source, chosen, reference, layers, offered, holder)
     if store.exists("manifest.json"):
         found = _docker_save_candidates(store)
         chosen, _ = _choose(found, want, platform)
         legacy: List[Tuple[str, Optional[Dict[str, Any]]]] = [(path, None) for path in chosen.manifest["Layers"]]
-        return _view(store, source, chosen, chosen.reference, legacy, ())
+        return _view(store, source, chosen, chosen.reference, legacy, (), holder)
     if store.exists("index.json"):
         raise FormatError("index.json names no image manifest that the archive holds")
     if store.exists("repositories"):
@@ -561,7 +562,8 @@ def _choose(found: List[_Candidate], want: Platform, asked: str) -> Tuple[_Candi
 
 
 def _view(store: Any, source: str, chosen: _Candidate, reference: str,
-          layer_refs: Sequence[Tuple[str, Optional[Dict[str, Any]]]], offered: Tuple[str, ...]) -> ImageView:
+          layer_refs: Sequence[Tuple[str, Optional[Dict[str, Any]]]], offered: Tuple[str, ...],
+          platforms_from: str) -> ImageView:
     config = _image_config(chosen.config)
     if len(config.diff_ids) != len(layer_refs):
         raise FormatError(f"the config lists {len(config.diff_ids)} layers (rootfs.diff_ids), the manifest {len(layer_refs)}")
@@ -584,7 +586,8 @@ def _view(store: Any, source: str, chosen: _Candidate, reference: str,
     kept = captured(listings, files)
     scripts = {path: value for path, (kind, value) in kept.items() if kind == "text"}
     shells = {path: value for path, (kind, value) in kept.items() if kind == "shell"}
-    return ImageView(source, reference, config, layers, files, offered, scripts, shells, modes(listings, files))
+    return ImageView(source, reference, config, layers, files, offered, platforms_from, scripts, shells,
+                     modes(listings, files))
 
 
 def _check_layer_media(descriptor: Dict[str, Any], what: str, present: bool) -> None:

@@ -327,7 +327,7 @@ def wrong_platform(ctx: ImageContext) -> Iterator[Hit]:
     config = ctx.view.config
     platform = f"{config.os}/{config.architecture}" + (f"/{config.variant}" if config.variant else "")
     if (config.os, config.architecture) != ("linux", "amd64"):
-        offered = f"; the archive offers {', '.join(ctx.view.platforms)}" if ctx.view.platforms else ""
+        offered = _on_offer(ctx.view, platform)
         if ctx.contract.name == "inference" and (config.os, config.architecture) == ("linux", "arm64"):
             # Real-time endpoints also offer Graviton (arm64) instance types.
             yield Hit(0, f"the image is {platform}: an endpoint runs it only on Graviton instance types (ml.c6g, "
@@ -337,6 +337,22 @@ def wrong_platform(ctx: ImageContext) -> Iterator[Hit]:
             return
         yield Hit(0, f"the image is {platform}: {ctx.contract.title} instances are linux/amd64 (x86_64){offered}",
                   fix="Build for linux/amd64: docker buildx build --platform linux/amd64")
+
+
+def _on_offer(view: ImageView, platform: str) -> str:
+    """What else the source offers, said of the place the image came from (SM230's tail): the
+    platforms when there are others (so `--platform` or a rebuild is the fix), else that there is
+    none. Nothing when the source says nothing (a legacy `docker save` lists no platforms)."""
+    if not view.platforms or not view.platforms_from:
+        return ""
+    others = [p for p in view.platforms if p != platform]
+    if view.platforms_from == "manifest":
+        return "; the reference names a single-platform manifest, not an index with other platforms"
+    holder = {"archive": "the archive", "engine": "the engine's copy of the image",
+              "index": "the registry's index"}.get(view.platforms_from, "the source")
+    if others:
+        return f"; {holder} offers {', '.join(view.platforms)}"
+    return f"; {holder} holds no other platform"
 
 
 Check = Callable[[ImageContext], Iterable[Hit]]

@@ -93,7 +93,7 @@ def image_from_engine(reference: str, docker_host: Optional[str] = None,
 
     client = connect(docker_host)
     try:
-        return read_stream(save_stream(client, reference), reference, platform)
+        return read_stream(save_stream(client, reference), reference, platform, holder="engine")
     finally:
         client.close()
 

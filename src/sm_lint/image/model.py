@@ -53,6 +53,10 @@ class ImageView(NamedTuple):
     layers: Tuple[Layer, ...]
     files: Dict[str, FileEntry]  # the merged view after whiteouts, keyed by path
     platforms: Tuple[str, ...] = ()  # all platforms an OCI index offered (for SM230 messages)
+    # Where those platforms were on offer, for SM230's wording: "archive" (an OCI layout file or
+    # folder), "engine" (the engine's `docker save` of the image), "index" (a registry's index),
+    # "manifest" (a registry reference naming one image, no index); "" when not known.
+    platforms_from: str = ""
     # What the loader kept of a few files (layers.capture_wanted): the text of small scripts, and
     # which shell ("busybox", "bash") an executable named sh/bash/dash/ash/busybox is.
     scripts: Mapping[str, str] = MappingProxyType({})

@@ -137,12 +137,13 @@ class _Reader:
                              "the image config")
         chosen = _Candidate(document, config, f"blobs/{digest.replace(':', '/')}", digest, text,
                             _platform_of(index_platform, config))
+        held_by = "index" if offered else "manifest"
         if not offered:
             offered = (_platform_text(chosen.platform),)
         layers = [(f"blobs/{d['digest'].replace(':', '/')}", d) for d in _descriptors(document, "layers")]
         store = _BlobStore(self, layers)
         try:
-            return _view(store, f"registry:{text}", chosen, text, layers, offered)
+            return _view(store, f"registry:{text}", chosen, text, layers, offered, held_by)
         finally:
             store.stop()
 
