@@ -186,7 +186,7 @@ def rules(
 
 @app.command(cls=_Command)  # no image: one line and exit 2, not the whole help
 def run(
-    image: Optional[str] = typer.Argument(None, help="Image name, tag or id in the engine."),
+    image: Optional[List[str]] = typer.Argument(None, metavar="IMAGE", help="Image name, tag or id in the engine; with --engine sagemaker the image URI the service pulls, several at once."),
     job: Optional[str] = typer.Option(None, "--job", metavar="FILE", help="CreateProcessingJob request (JSON; YAML with PyYAML); flags win over it."),
     profile: Optional[ProfileName] = typer.Option(None, "--profile", help="The SageMaker contract to run the image under: processing, training, inference or batch-transform (default: processing; profile in config)."),
     scenario: List[str] = typer.Option([], "--scenario", metavar="SCENARIO", help="Scenarios to run: completion, serve (inference, batch-transform), stop, gpu or all; repeatable or comma-separated (default: completion; serve when serving)."),
@@ -228,7 +228,7 @@ def run(
     role: Optional[str] = typer.Option(None, "--role", metavar="ROLE_ARN", help="With --engine sagemaker: the jobs' execution role (RoleArn)."),
     region: Optional[str] = typer.Option(None, "--region", metavar="REGION", help="With --engine sagemaker: the AWS region (default: AWS_REGION or the AWS profile's)."),
     s3_prefix: Optional[str] = typer.Option(None, "--s3-prefix", metavar="S3URI", help="With --engine sagemaker: where local --job-input/--job-output folders go through S3 (deleted afterwards)."),
-    jobs: int = typer.Option(1, "--jobs", metavar="N", help="With --engine sagemaker: scenarios run as jobs at once."),
+    jobs: int = typer.Option(1, "--jobs", metavar="N", help="With --engine sagemaker: jobs run at once (over every image's scenarios)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Remove what earlier, crashed runs left in the engine (only what is provably dead), list it, then exit; with --engine sagemaker: stop this identity's leftover jobs."),
     force: bool = typer.Option(False, "--force", help="With --cleanup: also remove other machines' runs, which cannot be proven dead from here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
@@ -247,9 +247,10 @@ def run(
 
     def work() -> int:
         from sm_lint.harness.jobspec import Overrides, parse_input_flag, parse_output_flag
-        from sm_lint.run_command import RunOptions, run_harness
+        from sm_lint.run_command import SEVERAL_IMAGES_ENGINE, RunOptions, run_harness_many
 
         cloud = engine.value == "sagemaker"
+        images = list(image or [])
         if not cloud:
             given = [flag for flag, value in (("--role", role), ("--region", region), ("--s3-prefix", s3_prefix),
                                               ("--jobs", jobs != 1 or None)) if value is not None]
@@ -259,8 +260,10 @@ def run(
             return _cleanup_sagemaker(region, force, format.value) if cloud else _cleanup(docker_host, force, format.value)
         if force:
             raise UsageError("--force goes with --cleanup")
-        if image is None:
+        if not images:
             raise UsageError("run: give an IMAGE (or --cleanup); see sm-lint run --help")
+        if len(images) > 1 and not cloud:
+            raise UsageError(SEVERAL_IMAGES_ENGINE)
         report_file, old_outputs = _report_file(output)
         if old_input:
             _deprecated("run --input", "--job-input")
@@ -288,11 +291,11 @@ def run(
         from sm_lint.progress import Progress
 
         with Progress(quiet) as progress:
-            result = run_harness(image, options, catalogue, progress)
+            result = run_harness_many(images, options, catalogue, progress)
         titles = {rule.id: rule.title for rule in catalogue}
-        emit(format.value, result.findings, "run", (image,), result.fail_on, titles, report_file, result.facts,
+        emit(format.value, result.findings, "run", tuple(images), result.fail_on, titles, report_file, result.facts,
              reports=reports, rules=result.rules, skipped=result.skipped,
-             target_layers=((image, "runtime"),), profile=result.profile)
+             target_layers=tuple((name, "runtime") for name in images), profile=result.profile)
         return EXIT_FINDINGS if result.failed else EXIT_OK
 
     raise typer.Exit(guarded(work))

@@ -10,7 +10,7 @@ import datetime
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Pattern, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Pattern, Sequence, Tuple
 
 from sm_lint import config
 from sm_lint.catalogue import Catalogue
@@ -365,9 +365,23 @@ def prepare_outputs(request: Mapping[str, Any], options: RunOptions) -> None:
             raise UsageError(f"{what}: cannot write to {folder}: {error.strerror or error}") from None
 
 
-def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress: Optional[Progress] = None) -> RunResult:
+class _Prepared(NamedTuple):
+    """One image's run up to the scenarios: settings, the request validated, the plan."""
+
+    image: str
+    options: RunOptions  # the scenarios expanded, the profile's stop signal and grace
+    settings: Any
+    today: datetime.date
+    profile_name: str
+    chosen: ProfileRun
+    findings: List[Finding]  # SM300
+    facts: List[Tuple[str, str]]
+    shared: List[Tuple[str, str]]  # the facts of the engine's preparation, the same for every image
+    plan: Any  # None: the request is invalid (SM300), nothing runs
+
+
+def _prepare(image: str, options: RunOptions, catalogue: Catalogue, several: bool = False) -> _Prepared:
     from sm_lint.harness.jobspec import load_request, validate, validation_notes
-    from sm_lint.report import failed
     from sm_lint.stamping import stamp
 
     source = options.config_file or config.find_config(Path.cwd())
@@ -377,7 +391,7 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
     settings = settings.with_cli(options.ignore, fail_on=options.fail_on)
     today = datetime.date.today()
     check_options(options)
-    ready_log = compile_ready_log(options.ready_log)
+    compile_ready_log(options.ready_log)
     profile_name = options.profile or getattr(settings, "profile", None) or "processing"
     chosen = profile_run(options, profile_name)
     options = options._replace(scenarios=expand_scenarios(list(options.scenarios), chosen.profile.serves),
@@ -385,13 +399,21 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
 
     request = load_request(options.job_file, dataclasses.replace(options.overrides, image=image))
     confine_local_paths(request, options)
+    if several:
+        for kind, field_path, uri in _file_uris(request):
+            if kind == "output":
+                raise UsageError(f"{options.job_file or 'the request'}: {field_path}: {uri}: several images would "
+                                 "write over each other's outputs in one local folder; give an s3:// URI or run one "
+                                 "image at a time")
     facts: List[Tuple[str, str]] = [("image", image), ("profile", f"{profile_name}: {chosen.profile.command}"),
                                     ("scenarios", ", ".join(options.scenarios))]
     facts += [("note", note) for note in validation_notes()]
+    shared: List[Tuple[str, str]] = []
     if options.sagemaker is not None:  # role, MaxRuntimeInSeconds and staging settled before validation
         from sm_lint.harness.sagemaker.engine import prepare
 
-        facts += prepare(request, options.sagemaker, options.job_file or "the request", profile_name)
+        shared = prepare(request, options.sagemaker, options.job_file or "the request", profile_name)
+        facts += shared
     request_where = options.job_file or "request"
     request_hits = [("SM300", hit) for hit in validate(request)]
     if profile_name != "processing" and options.overrides.instance_type is not None:
@@ -402,27 +424,35 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
         request_hits = [(rule, hit) for rule, hit in request_hits
                         if not hit.message.startswith("ProcessingResources.ClusterConfig.InstanceType")]
     findings = stamp(request_hits, request_where, settings, catalogue, today)
+    prepared = _Prepared(image, options, settings, today, profile_name, chosen, findings, facts, shared, None)
+    if any(f.rule == "SM300" for f in findings) or (request_hits and "SM300" not in settings.ignored(today)):
+        return prepared
+
+    from sm_lint.harness.plan import make_plan
+
+    prepare_outputs(request, options)
+    return prepared._replace(plan=make_plan(request, image, profile_name, chosen.extra))
+
+
+def _judged(prepared: _Prepared, outcomes: List[Any], catalogue: Catalogue,
+            engine_facts: Sequence[Tuple[str, str]] = ()) -> RunResult:
+    """The outcomes of one image's scenarios as findings, rules that ran and rules skipped."""
+    from sm_lint.console import outside_reason
+    from sm_lint.report import failed
+    from sm_lint.stamping import stamp
+
+    options, settings, profile_name, today = prepared.options, prepared.settings, prepared.profile_name, prepared.today
+    findings = list(prepared.findings)
+    facts = list(prepared.facts)
     skipped: List[Tuple[str, str]] = []
     rules = ["SM300"]
-    if any(f.rule == "SM300" for f in findings) or (request_hits and "SM300" not in settings.ignored(today)):
+    if prepared.plan is None:
         facts.append(("not run", "the request breaks service limits (SM300): SageMaker would refuse it"))
         for scenario in options.scenarios:
             skipped += [(rule, f"{scenario}: not run, the request is invalid (SM300)") for rule in SCENARIO_RULES[scenario]]
         return RunResult(findings, failed(findings, settings.fail_on), settings.fail_on, tuple(facts),
                          tuple(skipped), tuple(rules), profile_name)
-
-    from sm_lint.console import outside_reason
-    from sm_lint.harness.plan import make_plan
-
-    prepare_outputs(request, options)
-    plan = make_plan(request, image, profile_name, chosen.extra)
-    if options.sagemaker is not None:
-        from sm_lint.harness.sagemaker.engine import UNDECIDED, run_for
-
-        outcomes, engine_facts = run_for(plan, options, ready_log, progress or Progress(quiet=True))
-        facts += engine_facts
-    else:
-        outcomes = _run_scenarios(plan, options, ready_log, progress or Progress(quiet=True), chosen)
+    facts += engine_facts
     hits: List[Tuple[str, Hit]] = []
     applies = {rule.id: rule.applies(profile_name) for rule in catalogue}
     for outcome in outcomes:
@@ -437,11 +467,72 @@ def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress:
             rules += decided
             hits += [(rule, hit) for rule, hit in outcome.hits if rule in decided]
     if options.sagemaker is not None:  # what only a Docker engine shows
+        from sm_lint.harness.sagemaker.engine import UNDECIDED
+
         skipped += [(rule, reason) for rule, reason in UNDECIDED.items() if rule in rules]
         rules = [rule for rule in rules if rule not in UNDECIDED]
-    findings += stamp(hits, image, settings, catalogue, today)
+    findings += stamp(hits, prepared.image, settings, catalogue, today)
     return RunResult(findings, failed(findings, settings.fail_on), settings.fail_on, tuple(facts),
                      tuple(skipped), tuple(r for r in rules if r not in settings.ignored(today)), profile_name)
+
+
+def run_harness(image: str, options: RunOptions, catalogue: Catalogue, progress: Optional[Progress] = None) -> RunResult:
+    prepared = _prepare(image, options, catalogue)
+    if prepared.plan is None:
+        return _judged(prepared, [], catalogue)
+    options = prepared.options
+    ready_log = compile_ready_log(options.ready_log)
+    if options.sagemaker is not None:
+        from sm_lint.harness.sagemaker.engine import run_for
+
+        outcomes, engine_facts = run_for([prepared.plan], options, ready_log, progress or Progress(quiet=True))
+        return _judged(prepared, outcomes[0], catalogue, engine_facts)
+    return _judged(prepared, _run_scenarios(prepared.plan, options, ready_log, progress or Progress(quiet=True),
+                                            prepared.chosen), catalogue)
+
+
+SEVERAL_IMAGES_ENGINE = ("several images need --engine sagemaker (its jobs run side by side); the Docker engine "
+                         "runs one image per `sm-lint run`")
+
+
+def run_harness_many(images: Sequence[str], options: RunOptions, catalogue: Catalogue,
+                     progress: Optional[Progress] = None) -> RunResult:
+    """Several images in one run on the sagemaker engine: every image's request is checked before
+    any job starts, then all their scenarios run as jobs of one run (`--jobs` at once over all),
+    and one result comes back whose findings are each on its image. A rule counts as run only
+    when it ran for every image; otherwise it is skipped, with the images and reasons."""
+    if len(images) == 1:
+        return run_harness(images[0], options, catalogue, progress)
+    if options.sagemaker is None:
+        raise UsageError(SEVERAL_IMAGES_ENGINE)
+    prepared = [_prepare(image, options, catalogue, several=True) for image in images]
+    runnable = [item for item in prepared if item.plan is not None]
+    by_image: Dict[int, List[Any]] = {}
+    engine_facts: List[Tuple[str, str]] = []
+    if runnable:
+        from sm_lint.harness.sagemaker.engine import run_for
+
+        run_options = runnable[0].options
+        outcomes, engine_facts = run_for([item.plan for item in runnable], run_options,
+                                         compile_ready_log(run_options.ready_log), progress or Progress(quiet=True))
+        by_image = {id(item): found for item, found in zip(runnable, outcomes)}
+    results = [_judged(item, by_image.get(id(item), []), catalogue) for item in prepared]
+    shared = prepared[0].shared
+    facts = list(shared) + engine_facts
+    facts += [(f"{image}: {label}", value) for image, result in zip(images, results)
+              for label, value in result.facts if (label, value) not in shared]
+    ran_everywhere = [rule for rule in results[0].rules if all(rule in result.rules for result in results)]
+    reasons: Dict[str, List[str]] = {}
+    for image, result in zip(images, results):
+        for rule, reason in result.skipped:
+            reasons.setdefault(rule, []).append(f"{image}: {reason}")
+        for rule in result.rules:
+            if rule not in ran_everywhere:
+                reasons.setdefault(rule, []).append(f"{image}: ran")
+    skipped = tuple((rule, "; ".join(why)) for rule, why in reasons.items() if rule not in ran_everywhere)
+    findings = [finding for result in results for finding in result.findings]
+    return RunResult(findings, any(result.failed for result in results), results[0].fail_on, tuple(facts), skipped,
+                     tuple(ran_everywhere), results[0].profile)
 
 
 def _runtime_words(plan) -> str:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """What run_command and the CLI call for `--engine sagemaker`: `prepare` (the request made ready for
-the service, before validation: role, MaxRuntimeInSeconds, staging checks), `run` (the scenarios as
-jobs, `--jobs` at once; Outcomes of the Docker engine's shape) and `cleanup` (`--cleanup`).
+the service, before validation: role, MaxRuntimeInSeconds, staging checks), `run_many` (the scenarios of
+one or several images as jobs, `--jobs` at once; Outcomes of the Docker engine's shape) and `cleanup` (`--cleanup`).
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import concurrent.futures
 import os
 import re
 import socket
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Pattern, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Pattern, Sequence, Tuple
 
 from sm_lint.errors import UsageError
 from sm_lint.harness.jobspec import DEFAULT_JOB_NAME, DEFAULT_ROLE_ARN
@@ -65,18 +65,27 @@ def prepare(request: Dict[str, Any], sm: SageMakerOptions, where: str, profile: 
     return facts
 
 
-def run(plan: JobPlan, sm: SageMakerOptions, scenarios: Tuple[str, ...], *, stop_after: float,
-        ready_log: Optional[Pattern[str]], ready_timeout: float, expect_gpus: Optional[int], require_gpu: bool,
-        note: Callable[[str], None] = lambda text: None, poll: Optional[Tuple[float, float, float]] = None,
-        clients: Any = None) -> Tuple[List[Outcome], List[Tuple[str, str]]]:
-    """Every scenario as its own job, `sm.jobs` at once; every job this run made is stopped on any
-    way out, and what it staged in S3 deleted. `poll` and `clients` are for tests."""
+def run(plan: JobPlan, sm: SageMakerOptions, scenarios: Tuple[str, ...], **settings: Any) -> Tuple[List[Outcome], List[Tuple[str, str]]]:
+    """`run_many` for one image."""
+    outcomes, facts = run_many([plan], sm, scenarios, **settings)
+    return outcomes[0], facts
+
+
+def run_many(plans: Sequence[JobPlan], sm: SageMakerOptions, scenarios: Tuple[str, ...], *, stop_after: float,
+             ready_log: Optional[Pattern[str]], ready_timeout: float, expect_gpus: Optional[int], require_gpu: bool,
+             note: Callable[[str], None] = lambda text: None, poll: Optional[Tuple[float, float, float]] = None,
+             clients: Any = None) -> Tuple[List[List[Outcome]], List[Tuple[str, str]]]:
+    """Every scenario of every image (plan) as its own job, `sm.jobs` at once over all of them, in
+    one run (one run id, one `Jobs`): every job this run made is stopped on any way out, and what
+    it staged in S3 deleted. The plans differ only in their image; local inputs are uploaded once
+    and shared. The outcomes per plan, in the order of `plans` and `scenarios`. `poll` and
+    `clients` are for tests."""
     from sm_lint.harness.lifecycle import new_run_id
     from sm_lint.harness.sagemaker import aws, staging
     from sm_lint.harness.sagemaker.scenarios import SCENARIOS, Context
     from sm_lint.harness.sagemaker.service import Jobs
 
-    place = staging.check(plan.request, sm.s3_prefix)
+    place = staging.check(plans[0].request, sm.s3_prefix)
     clients = clients or aws.connect(sm.region)
     run_id = new_run_id()
     facts: List[Tuple[str, str]] = [("region", clients.region), ("identity", clients.caller), ("run id", run_id)]
@@ -84,34 +93,47 @@ def run(plan: JobPlan, sm: SageMakerOptions, scenarios: Tuple[str, ...], *, stop
     jobs = Jobs(clients, run_id, *(poll or ()))
     with jobs:
         try:
-            request = dict(plan.request)
+            staged_inputs = None
             if run_place is not None:
-                request, _, count = staging.upload_inputs(clients.s3, request, run_place)
+                staged, _, count = staging.upload_inputs(clients.s3, plans[0].request, run_place)
+                staged_inputs = staged.get("ProcessingInputs")
                 if count:
                     facts.append(("staged inputs", f"{count} file{'s' if count != 1 else ''} uploaded to {run_place.uri}"))
-            context = Context(clients, jobs, plan, request, stop_after, ready_log, ready_timeout,
-                              sm.stop_grace if sm.stop_grace is not None else DEFAULT_STOP_GRACE, expect_gpus,
-                              require_gpu, run_place, note)
+            grace = sm.stop_grace if sm.stop_grace is not None else DEFAULT_STOP_GRACE
+            contexts = []
+            for number, plan in enumerate(plans, 1):
+                request = dict(plan.request)
+                if staged_inputs is not None:
+                    request["ProcessingInputs"] = staged_inputs
+                # Several images: each job name ends with the image's number (its tag names the image).
+                contexts.append(Context(clients, jobs, plan, request, stop_after, ready_log, ready_timeout, grace,
+                                        expect_gpus, require_gpu, run_place, note, str(number) if len(plans) > 1 else ""))
             if sm.stop_grace is None and "stop" in scenarios:
                 facts.append(("stop grace", f"{DEFAULT_STOP_GRACE:g} s from StopProcessingJob to Stopped before SM310 "
                                             "says SIGKILL may have come (sm-lint's guess, not measured on the service; "
                                             "--grace S sets it)"))
-            outcomes = _fan_out(jobs, [lambda name=name: SCENARIOS[name](context) for name in scenarios], sm.jobs)
+            work = [lambda context=context, name=name: SCENARIOS[name](context) for context in contexts
+                    for name in scenarios]
+            done = _fan_out(jobs, work, sm.jobs)
         finally:
             if run_place is not None:
                 facts += _delete_staged(clients, run_place)
-    return outcomes, facts
+    width = len(scenarios)
+    return [done[index * width:(index + 1) * width] for index in range(len(plans))], facts
 
 
-def run_for(plan: JobPlan, options: Any, ready_log: Optional[Pattern[str]], progress: Any) -> Tuple[List[Outcome], List[Tuple[str, str]]]:
-    """`run` with run_command's RunOptions (their `sagemaker` field set)."""
+def run_for(plans: Sequence[JobPlan], options: Any, ready_log: Optional[Pattern[str]],
+            progress: Any) -> Tuple[List[List[Outcome]], List[Tuple[str, str]]]:
+    """`run_many` with run_command's RunOptions (their `sagemaker` field set)."""
     sm: SageMakerOptions = options.sagemaker
-    progress.step(f"{', '.join(options.scenarios)} as SageMaker Processing job{'s' if len(options.scenarios) > 1 else ''} "
-                  f"of {plan.image} on {plan.instance_type}, {min(sm.jobs, len(options.scenarios))} at a time; each "
-                  f"waits up to MaxRuntimeInSeconds={plan.max_runtime} s plus start-up")
-    return run(plan, sm, tuple(options.scenarios), stop_after=options.stop_after, ready_log=ready_log,
-               ready_timeout=options.ready_timeout, expect_gpus=options.expect_gpus, require_gpu=options.require_gpu,
-               note=progress.note)
+    count = len(options.scenarios) * len(plans)
+    images = ", ".join(plan.image for plan in plans)
+    progress.step(f"{', '.join(options.scenarios)} as SageMaker Processing job{'s' if count > 1 else ''} "
+                  f"of {images} on {plans[0].instance_type}, {min(sm.jobs, count)} at a time; each "
+                  f"waits up to MaxRuntimeInSeconds={plans[0].max_runtime} s plus start-up")
+    return run_many(plans, sm, tuple(options.scenarios), stop_after=options.stop_after, ready_log=ready_log,
+                    ready_timeout=options.ready_timeout, expect_gpus=options.expect_gpus,
+                    require_gpu=options.require_gpu, note=progress.note)
 
 
 def _fan_out(jobs: Any, work: List[Callable[[], Outcome]], width: int) -> List[Outcome]:

@@ -52,9 +52,10 @@ class Context(NamedTuple):
     require_gpu: bool
     staging: Optional[S3Place]  # s3://bucket/prefix/<run id> for local outputs
     note: Callable[[str], None]
+    label: str = ""  # several images in one run: the image's number, the end of its jobs' names
 
     def name(self, scenario: str) -> str:
-        return f"{NAME_PREFIX}{scenario}-{self.jobs.run_id}"
+        return f"{NAME_PREFIX}{scenario}-{self.jobs.run_id}" + (f"-{self.label}" if self.label else "")
 
     def request_for(self, scenario: str) -> Tuple[Dict[str, Any], List[Download]]:
         """The scenario's own job: a unique name, the run's tags after the request's own, and local
@@ -62,7 +63,7 @@ class Context(NamedTuple):
         request = deepcopy(self.request)
         request["ProcessingJobName"] = self.name(scenario)
         own = [tag for tag in request.get("Tags") or [] if not str(tag.get("Key", "")).startswith("sm-lint:")]
-        request["Tags"] = own + self.jobs.tags(scenario)
+        request["Tags"] = own + self.jobs.tags(scenario, self.plan.image)
         if self.staging is None:
             return request, []
         return place_outputs(request, self.staging.child(request["ProcessingJobName"]))

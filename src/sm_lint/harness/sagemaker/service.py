@@ -2,7 +2,8 @@
 that none is left running: a `Jobs` context manager stops every job it created that may still run,
 whatever ends the run (normally, an error, Ctrl-C, SIGTERM/SIGHUP turned into `Terminated` as the
 Docker harness's Session does). Only SIGKILL of sm-lint itself can leave a job behind; its name
-(`sm-lint-...`) and tags (`sm-lint:run`, `sm-lint:owner`, `sm-lint:host`, `sm-lint:pid`) let
+(`sm-lint-...`) and tags (`sm-lint:run`, `sm-lint:scenario`,
+`sm-lint:image`, `sm-lint:owner`, `sm-lint:host`, `sm-lint:pid`) let
 `sm-lint run --engine sagemaker --cleanup` find it, and MaxRuntimeInSeconds ends it anyway.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ TAG_SCENARIO = "sm-lint:scenario"
 TAG_OWNER = "sm-lint:owner"
 TAG_HOST = "sm-lint:host"
 TAG_PID = "sm-lint:pid"
+TAG_IMAGE = "sm-lint:image"
 NAME_PREFIX = "sm-lint-"
 # Polling DescribeProcessingJob: every 5 s at first, then slower, at most every 30 s (a job spends
 # minutes provisioning); the stop scenario polls every STOP_POLL s to time Stopping -> Stopped.
@@ -94,10 +96,12 @@ class Jobs:
         return failed
 
     # -- the calls -----------------------------------------------------------------------------
-    def tags(self, scenario: str) -> List[Dict[str, str]]:
-        return [{"Key": TAG_RUN, "Value": self.run_id}, {"Key": TAG_SCENARIO, "Value": scenario},
+    def tags(self, scenario: str, image: Optional[str] = None) -> List[Dict[str, str]]:
+        tags = [{"Key": TAG_RUN, "Value": self.run_id}, {"Key": TAG_SCENARIO, "Value": scenario},
                 {"Key": TAG_OWNER, "Value": self.clients.caller[:256]},
                 {"Key": TAG_HOST, "Value": socket.gethostname()[:256]}, {"Key": TAG_PID, "Value": str(os.getpid())}]
+        # The image the job runs (a tag value holds 256 characters and an image URI's own ones).
+        return tags + ([{"Key": TAG_IMAGE, "Value": image[:256]}] if image else [])
 
     def create(self, request: Mapping[str, Any]) -> str:
         """CreateProcessingJob; the job's ARN. The name is recorded first, so a reply lost on the
