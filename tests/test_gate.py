@@ -671,3 +671,64 @@ def test_terminal_gets_a_spinner_and_step_lines_and_stdout_stays_the_report(proj
 
     quiet = _run_with_terminal_stderr(["gate", "--dockerfile", "Dockerfile", "--quiet", "--format", "json"], project)
     assert (quiet.code, quiet.stderr) == (0, "")
+
+
+# -- the sagemaker engine: the runtime layer does not need this machine to read the image --------------
+ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/job:1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def test_sagemaker_gate_runs_the_job_when_the_image_cannot_be_read_here(aws: Any, tmp_path: Path) -> None:
+    """An image only in its registry (no engine reachable here): the image layer is skipped with why
+    and the `registry:` spelling, and the runtime layer still runs as a Processing job (moto's) of
+    that image URI; a skip is no environment failure (exit 0, not 3)."""
+    (tmp_path / ".sm-lint.toml").write_text("")
+    done = sm_lint("gate", "--engine", "sagemaker", "--image", ECR_IMAGE, "--role", ROLE, "--docker-host", UNREACHABLE,
+                   "-f", "json", cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    report = json.loads(done.stdout)
+    (sent,) = aws.requests("SageMaker.CreateProcessingJob")
+    assert sent["AppSpecification"]["ImageUri"] == ECR_IMAGE
+    assert report["facts"]["job"] == "Completed" and "not checked" not in report["facts"]
+    assert report["facts"]["image layer"].startswith(f"skipped: not inspected: {ECR_IMAGE} cannot be read on this machine")
+    reasons = {item["rule"]: item["reason"] for item in report["skipped"]}
+    image_rules = [rule for rule in IMAGE_RULES if rule in PROCESSING and rule != "SM200"]  # SM200: only with --build
+    assert all(f"`--image registry:{ECR_IMAGE}` reads it from its registry instead" in reasons[rule]
+               for rule in image_rules)
+    assert not {"SM301", "SM302", "SM303"} & set(reasons)  # the runtime layer ran
+
+
+def test_sagemaker_gate_reports_the_jobs_findings_without_reading_the_image(monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    """botocore's Stubber: the job of the unreadable image Fails; its SM301 fails the gate (exit 1)."""
+    from moto_support import Stubbed
+    from sm_lint.harness.sagemaker import aws as aws_module
+    from sm_lint.harness.sagemaker import scenarios
+
+    stubbed = Stubbed()
+    monkeypatch.setattr(aws_module, "connect", lambda region=None: stubbed.clients)
+    monkeypatch.setattr(scenarios.Context, "name", lambda self, scenario: "sm-lint-scenario-run")
+    stubbed.create()
+    stubbed.describe("Failed", FailureReason="AlgorithmError: See job logs for more information")
+    stubbed.streams("algo-1")
+    stubbed.events(["KeyError: 'region'"], limit=20)
+    config_file = tmp_path / ".sm-lint.toml"
+    config_file.write_text("")
+    with stubbed:
+        result = run_gate(GateOptions(image=ECR_IMAGE, engine="sagemaker", role=ROLE, docker_host=UNREACHABLE,
+                                      config_file=config_file, quiet=True), CATALOGUE)
+    stubbed.done()
+    assert result.exit_code == 1
+    assert [(finding.rule, finding.location.path) for finding in result.findings] == [("SM301", ECR_IMAGE)]
+    assert dict(result.facts)["image layer"].startswith("skipped: not inspected")
+    assert "SM301" in result.rules and not set(IMAGE_RULES) & set(result.rules)
+
+
+def test_docker_gate_still_stops_at_an_unreadable_image(tmp_path: Path) -> None:
+    """On the Docker engine the runtime layer needs the engine too: both layers skipped, exit 3."""
+    (tmp_path / ".sm-lint.toml").write_text("")
+    done = sm_lint("gate", "--image", ECR_IMAGE, "--docker-host", UNREACHABLE, "-q", "-f", "json", cwd=tmp_path)
+    assert done.code == 3, done.stderr
+    report = json.loads(done.stdout)
+    reasons = {item["rule"]: item["reason"] for item in report["skipped"]}
+    assert reasons["SM301"].startswith("not checked:") and "image layer" not in report["facts"]

@@ -422,7 +422,7 @@ def _cleanup(docker_host: Optional[str], force: bool, fmt: str) -> int:
 @app.command(cls=_Command)  # a bare `sm-lint gate` is complete when [tool.sm-lint.gate] says what to gate
 def gate(
     dockerfile: Optional[str] = typer.Option(None, "--dockerfile", metavar="FILE", help="The Dockerfile to check (and build with --build)."),
-    image: Optional[str] = typer.Option(None, "--image", metavar="IMAGE", help="The image to inspect and run (the tag to build with --build): NAME or docker:NAME in the engine; docker-archive:, oci-archive:, oci-dir: or registry: images are inspected, not run."),
+    image: Optional[str] = typer.Option(None, "--image", metavar="IMAGE", help="The image to inspect and run (the tag to build with --build): NAME or docker:NAME in the engine; docker-archive:, oci-archive:, oci-dir: or registry: images are inspected, not run (registry: images run with --engine sagemaker, which pulls them)."),
     build: Optional[bool] = typer.Option(None, "--build/--no-build", help="Build the image from the Dockerfile first."),
     build_arg: List[str] = typer.Option([], "--build-arg", metavar="NAME=VALUE", help="As for docker build, for the build and the Dockerfile check (repeatable)."),
     context: Optional[str] = typer.Option(None, "--context", metavar="DIR", help="Build context (default: the Dockerfile's folder)."),

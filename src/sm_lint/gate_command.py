@@ -3,7 +3,9 @@ image, inspects it, runs the harness, writes every report, and exits by the fail
 
 A failure in one layer does not hide the others: a build that fails is a finding (SM200) and the
 image and runtime layers are then skipped with that reason; an engine that cannot be reached skips
-them too, and the gate exits 3 after the reports are written. Settings may live in
+them too, and the gate exits 3 after the reports are written. On the sagemaker engine the runtime
+layer does not need this machine to read the image: an image that cannot be read here skips only
+the image layer (with why, and `registry:REF`), and the service pulls and runs it. Settings may live in
 `[tool.sm-lint.gate]`; flags win over them.
 """
 from __future__ import annotations
@@ -236,6 +238,8 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                     skipped += _skip_layers(catalogue, "the image did not build (SM200)", ("image", "runtime"),
                                             exclude=(BUILD_RULE,), profile=profile)
         if options.image and image_usable:
+            run_image = _run_image(options, engine_image)
+            runtime_usable = True
             try:
                 progress.step(f"inspecting {options.image}")
                 image_findings, image_facts = _inspect(options, inspect_options, catalogue, findings)
@@ -245,24 +249,40 @@ def run_gate(options: GateOptions, catalogue: Catalogue) -> GateResult:
                 ran_rules, skipped_rules = rule_coverage(catalogue, ("image",), [image_settings], options.ignore)
                 rules += ran_rules
                 skipped += skipped_rules
-                run_image = _run_image(options, engine_image)
-                ran = _run(options._replace(profile=profile or None, image=run_image), scenarios, catalogue,
-                           progress) if run_image else None
             except EnvironmentFailure as error:
-                environment_failure = str(error)
                 done = set(rules) | {rule for rule, _ in skipped}
-                skipped += [(rule, reason) for rule, reason in
-                            _skip_layers(catalogue, f"not checked: {error}", ("image", "runtime"), exclude=(BUILD_RULE,),
-                                         profile=profile)
+                if options.engine == "sagemaker" and run_image:
+                    # The service pulls the image itself: what this machine cannot read (an image
+                    # only in a registry) still runs there. The image layer is a skip, not exit 3.
+                    reason = _not_inspected(options.image, error)
+                    facts.append(("image layer", f"skipped: {reason}"))
+                    progress.note(reason)
+                    layers_out: Tuple[str, ...] = ("image",)
+                else:
+                    environment_failure = str(error)
+                    reason = f"not checked: {error}"
+                    runtime_usable = False
+                    layers_out = ("image", "runtime")
+                skipped += [(rule, why) for rule, why in
+                            _skip_layers(catalogue, reason, layers_out, exclude=(BUILD_RULE,), profile=profile)
                             if rule not in done]
-            else:
-                if ran is None:
-                    ran = _not_run(catalogue, f"{options.image} is not an engine image: the harness runs images in a"
-                                              " Docker engine (pull or load it, then gate its name)", profile)
-                findings += ran.findings
-                facts += [fact for fact in ran.facts if fact[0] != "image"]
-                rules += list(ran.rules)
-                skipped += list(ran.skipped)
+            if runtime_usable:
+                try:
+                    ran = _run(options._replace(profile=profile or None, image=run_image), scenarios, catalogue,
+                               progress) if run_image else None
+                except EnvironmentFailure as error:
+                    environment_failure = str(error)
+                    done = set(rules) | {rule for rule, _ in skipped}
+                    skipped += [(rule, reason) for rule, reason in
+                                _skip_layers(catalogue, f"not checked: {error}", ("runtime",), profile=profile)
+                                if rule not in done]
+                else:
+                    if ran is None:
+                        ran = _not_run(catalogue, _why_not_run(options), profile)
+                    findings += ran.findings
+                    facts += [fact for fact in ran.facts if fact[0] != "image"]
+                    rules += list(ran.rules)
+                    skipped += list(ran.skipped)
     if environment_failure:
         facts.append(("not checked", environment_failure))
         # The reports still come (the layers that could be checked), but exit 3 needs its reason
@@ -362,6 +382,25 @@ def _run_image(options: GateOptions, engine_image: Optional[str]) -> Optional[st
 
     source = parse(options.image)
     return source.value if source.scheme in (ENGINE, REGISTRY) else None
+
+
+def _not_inspected(image: str, error: EnvironmentFailure) -> str:
+    """Why the image layer of a sagemaker-engine gate is skipped, and how to read the image here."""
+    from sm_lint.image.sources import ENGINE, parse
+
+    source = parse(image)
+    hint = (f"; `--image registry:{source.value}` reads it from its registry instead"
+            if source.scheme == ENGINE else "")
+    return (f"not inspected: {image} cannot be read on this machine ({error}){hint}; the runtime layer runs on "
+            "SageMaker, which pulls the image itself")
+
+
+def _why_not_run(options: GateOptions) -> str:
+    if options.engine == "sagemaker":
+        return (f"{options.image} is an archive: SageMaker runs images it pulls from a registry (push it, then gate "
+                "its URI)")
+    return (f"{options.image} is not an engine image: the harness runs images in a Docker engine (pull or load it, "
+            "then gate its name)")
 
 
 def _run(options: GateOptions, scenarios: Tuple[str, ...], catalogue: Catalogue, progress: Any) -> Any:
