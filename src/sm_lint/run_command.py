@@ -414,7 +414,7 @@ def _prepare(image: str, options: RunOptions, catalogue: Catalogue, several: boo
 
         shared = prepare(request, options.sagemaker, options.job_file or "the request", profile_name)
         facts += shared
-    request_where = options.job_file or "request"
+    request_where = options.job_file or (image if several else "request")  # several: whose request it is
     request_hits = [("SM300", hit) for hit in validate(request)]
     if profile_name != "processing" and options.overrides.instance_type is not None:
         # The instance-type enum is Processing's (ProcessingInstanceType): not the list of the other
@@ -522,14 +522,16 @@ def run_harness_many(images: Sequence[str], options: RunOptions, catalogue: Cata
     facts += [(f"{image}: {label}", value) for image, result in zip(images, results)
               for label, value in result.facts if (label, value) not in shared]
     ran_everywhere = [rule for rule in results[0].rules if all(rule in result.rules for result in results)]
-    reasons: Dict[str, List[str]] = {}
+    reasons: Dict[str, List[Tuple[str, str]]] = {}
     for image, result in zip(images, results):
         for rule, reason in result.skipped:
-            reasons.setdefault(rule, []).append(f"{image}: {reason}")
+            reasons.setdefault(rule, []).append((image, reason))
         for rule in result.rules:
             if rule not in ran_everywhere:
-                reasons.setdefault(rule, []).append(f"{image}: ran")
-    skipped = tuple((rule, "; ".join(why)) for rule, why in reasons.items() if rule not in ran_everywhere)
+                reasons.setdefault(rule, []).append((image, "ran"))
+    skipped = tuple((rule, why[0][1] if len(why) == len(images) and len({reason for _, reason in why}) == 1
+                     else "; ".join(f"{image}: {reason}" for image, reason in why))
+                    for rule, why in reasons.items() if rule not in ran_everywhere)
     findings = [finding for result in results for finding in result.findings]
     return RunResult(findings, any(result.failed for result in results), results[0].fail_on, tuple(facts), skipped,
                      tuple(ran_everywhere), results[0].profile)
