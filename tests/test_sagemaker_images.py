@@ -218,3 +218,24 @@ def test_a_rule_decided_for_one_image_only_is_skipped_saying_for_which(monkeypat
     assert dict(result.skipped)["SM301"] == (f"{FIRST}: ran; {SECOND}: completion: SageMaker refused CreateProcessingJob "
                                              "(ResourceLimitExceeded: The account-level service limit 'ml.m5.xlarge for "
                                              "processing job usage' is 4)")
+
+
+def test_local_inputs_are_staged_once_for_every_image(aws: MotoServer, config_file: Path, tmp_path: Path) -> None:
+    import boto3
+
+    from sm_lint.harness.jobspec import Overrides
+
+    boto3.client("s3").create_bucket(Bucket="sm-lint-tests")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("x\n1\n")
+    result = run_harness_many([FIRST, SECOND], RunOptions(
+        config_file=config_file, overrides=Overrides(inputs=[(str(data), "/opt/ml/processing/input/data")]),
+        sagemaker=SageMakerOptions(role=ROLE, jobs=2, s3_prefix="s3://sm-lint-tests/ci")), CATALOGUE)
+    sent = aws.requests("SageMaker.CreateProcessingJob")
+    assert len(sent) == 2 and result.findings == []
+    (uri,) = {request["ProcessingInputs"][0]["S3Input"]["S3Uri"] for request in sent}  # one upload, shared
+    run_id = dict(result.facts)["run id"]
+    assert uri == f"s3://sm-lint-tests/ci/{run_id}/input/input-1/"
+    assert dict(result.facts)["staged inputs"] == f"1 file uploaded to s3://sm-lint-tests/ci/{run_id}"
+    assert boto3.client("s3").list_objects_v2(Bucket="sm-lint-tests").get("KeyCount") == 0  # deleted afterwards
