@@ -151,3 +151,59 @@ def test_sm230_of_an_engine_image_speaks_of_the_engine() -> None:
     both = read_stream([oci_tar([arm, amd])], "app:multi", platform="linux/arm64", holder="engine")
     (hit,) = wrong_platform(ImageContext(both, "auto"))
     assert hit.message.endswith("; the engine's copy of the image offers linux/arm64, linux/amd64"), hit.message
+
+
+@pytest.mark.parametrize("library", ["zlib-ng", "zlib"])
+def test_gzip_layers_read_the_same_with_zlib_ng_and_zlib(library: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gzip layers are inflated by zlib-ng where it is installed and by zlib where it has no wheel:
+    the same bytes from concatenated members and zero padding, the same one-line errors."""
+    import gzip
+    import zlib
+
+    from sm_lint.image import tarstream
+
+    if library == "zlib":
+        monkeypatch.setattr(tarstream, "inflate_lib", zlib)
+    else:
+        pytest.importorskip("zlib_ng")
+        assert tarstream.inflate_lib.__name__ == "zlib_ng.zlib_ng"
+    plain = bytes(range(256)) * 40_000  # inflates in several pieces (the 1 MiB step)
+    data = gzip.compress(plain[:5000]) + gzip.compress(plain[5000:]) + bytes(1024)
+    out: list = []
+    decoder = tarstream.decoder("gzip", out.append)
+    assert decoder is not None
+    for start in range(0, len(data), 4096):
+        decoder.write(data[start:start + 4096])
+    decoder.close()
+    assert b"".join(out) == plain and max(map(len, out)) <= 1 << 20
+    truncated = tarstream.decoder("gzip", lambda chunk: None)
+    assert truncated is not None
+    truncated.write(data[:100])
+    with pytest.raises(tarstream.FormatError, match="gzip stream is truncated"):
+        truncated.close()
+    corrupt = tarstream.decoder("gzip", lambda chunk: None)
+    assert corrupt is not None
+    with pytest.raises(tarstream.FormatError, match="corrupt gzip data"):
+        corrupt.write(data[:10] + b"\xff" * 64)
+
+
+def test_hash_lanes_keep_each_digest_in_order() -> None:
+    """The blob digest and the diff_id hash on two threads: each hasher's chunks stay in order, so
+    every digest is the one hashlib gives for the bytes as written."""
+    import hashlib
+
+    from sm_lint.image.tarstream import HashPool, new_hash
+
+    pool = HashPool(lanes=2)
+    try:
+        hashers = [new_hash() for _ in range(5)]
+        written: list = [b"" for _ in hashers]
+        for step in range(200):
+            for number, hasher in enumerate(hashers):
+                chunk = bytes([step % 256, number]) * (step + 1)
+                pool.update(hasher, chunk)
+                written[number] += chunk
+        pool.drain()
+        assert [h.hexdigest() for h in hashers] == [hashlib.sha256(data).hexdigest() for data in written]
+    finally:
+        pool.close()

@@ -104,7 +104,7 @@ class _Session:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.budget = Budget(limits.max_paths, limits.max_layer_bytes, limits.max_ratio, limits.ratio_slack)
-        self.pool = HashPool()
+        self.pool = HashPool(lanes=2)  # the blob digest and the diff_id at once
 
     def __enter__(self) -> "_Session":
         return self

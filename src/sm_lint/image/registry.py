@@ -211,7 +211,7 @@ class _Reader:
         A download cut short is resumed where it stopped (a Range request, as Docker resumes
         pulls), RESUMES times at most; the sink never sees a byte twice."""
         session = self.session
-        pool = HashPool()
+        pool = HashPool(lanes=2)  # the blob digest and the diff_id at once
         try:
             sink = LayerSink(what, pool, session.budget, digest.partition(":")[0], session.limits.max_meta_bytes)
             received = 0
