@@ -3,7 +3,7 @@
 against `docker pull` + `sm-lint inspect docker:...`, all from one local registry.
 
     python bench/bench_registry.py [--size-mb 500] [--layers 4] [--small-files 20000] [--runs 3]
-                                   [--out bench/out/registry] [--no-docker] [--keep]
+                                   [--out bench/out/registry] [--no-docker] [--keep] [--breakdown]
 
 Steps:
 1. Generate a seeded image as an OCI layout on disk, in constant memory: LAYERS gzip layers of
@@ -24,6 +24,12 @@ Steps:
      removed from the engine (untimed) before each run. Skipped with --no-docker or no engine.
 4. Print a Markdown table and write results.json in the output folder; the registry is stopped
    and its storage removed (with --keep, the generated layout stays).
+
+--breakdown (instead of the timings): where sm-lint's CPU time goes, which `python -m cProfile`
+on the command cannot show (the work runs on download and hashing threads). Each generated layer
+blob is fed from memory through the reader sm-lint uses (layers.LayerSink) on one thread, under
+cProfile: the two sha256 digests, the inflate and the tar listing each get their own rows; then
+the inflate alone with zlib and with zlib-ng, best of 3.
 """
 from __future__ import annotations
 
@@ -245,6 +251,50 @@ def sum_runs(runs: Sequence[Run]) -> Run:
                b"".join(r.stderr for r in runs))
 
 
+def breakdown(blobs: Sequence[bytes]) -> int:
+    """The reader's CPU time on one thread, by function (see the module docstring)."""
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from sm_lint.image import tarstream
+    from sm_lint.image.layers import Budget, LayerSink
+
+    def read_all() -> None:
+        pool = tarstream.HashPool(threaded=False)  # hash on this thread, so cProfile sees it
+        budget = Budget(10 ** 7, 1 << 40, 1000)
+        for blob in blobs:
+            sink = LayerSink("layer", pool, budget)
+            for start in range(0, len(blob), MIB):
+                sink.write(blob[start:start + MIB])
+            sink.close()
+
+    print(f"inflating with {tarstream.inflate_lib.__name__}; {sum(map(len, blobs)) / MIB:.0f} MiB of blobs")
+    profile = cProfile.Profile()
+    profile.runcall(read_all)
+    pstats.Stats(profile).sort_stats("tottime").print_stats(8)
+    for library in ("zlib", "zlib_ng.zlib_ng"):
+        try:
+            module = __import__(library, fromlist=["_"])
+        except ImportError:
+            continue
+        best = min(_inflate_time(module, blobs) for _ in range(3))
+        print(f"inflate alone, {library}: {best:.3f} s")
+    return 0
+
+
+def _inflate_time(module: Any, blobs: Sequence[bytes]) -> float:
+    started = time.perf_counter()
+    for blob in blobs:
+        inflater = module.decompressobj(31)
+        for start in range(0, len(blob), MIB):
+            data = blob[start:start + MIB]
+            while data:
+                inflater.decompress(data, MIB)
+                data = inflater.unconsumed_tail
+    return time.perf_counter() - started
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=500)
@@ -255,11 +305,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "out" / "registry")
     parser.add_argument("--no-docker", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--breakdown", action="store_true", help="profile the reader on one thread instead")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="registry-", dir=args.out))
     print(f"bench: generating {args.size_mb} MB in {args.layers} layers ...", file=sys.stderr)
     layers, config, manifest = generate(work / "layout", args.size_mb, args.layers, args.small_files, args.seed)
+    if args.breakdown:
+        try:
+            return breakdown([b.path.read_bytes() for b in layers])
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
     registry = Registry(work / "registry")
     try:
         registry.push("bench", "v1", [*layers, config], manifest)
