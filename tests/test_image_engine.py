@@ -166,7 +166,8 @@ def test_engine_stream_and_saved_archive_give_the_same_view(docker_client) -> No
     from_file = read_archive(str(save_image(docker_client, tag)))
 
     assert from_engine.source == tag
-    assert from_engine._replace(source="") == from_file._replace(source="")
+    assert (from_engine.platforms_from, from_file.platforms_from) == ("engine", "archive")  # SM230's wording
+    assert from_engine._replace(source="", platforms_from="") == from_file._replace(source="", platforms_from="")
     files = from_engine.files
     assert "/data/gone.txt" not in files  # whiteout in the RUN layer
     assert "/data/keep/old.txt" not in files and files["/data/keep/new.txt"].layer == 3  # opaque dir
