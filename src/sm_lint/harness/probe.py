@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any, List, NamedTuple, Optional
 
 from sm_lint.errors import EnvironmentFailure
+from sm_lint.harness.container_exec import exec_output
 from sm_lint.harness.lifecycle import Session
 from sm_lint.image.engine import explain
 
@@ -105,11 +106,10 @@ class Probe:
         argv = [PROBE_PATH, "request", method, address, str(port), path, str(int(timeout * 1000)),
                 BODY_PATH if body else "", content_type or "", accept or ""]
         try:
-            code, output = self.container.exec_run(argv, demux=False)
+            code, output = exec_output(self.container, argv)
         except docker.errors.APIError as error:
             raise EnvironmentFailure(f"the engine refused to run the serving probe: {explain(error)}") from error
-        return parse(output or b"", code)
-
+        return parse(output, code)
 
     def listening(self, target: Any) -> Optional[List[str]]:
         """The listening TCP sockets in `target`'s network namespace (`ADDRESS:PORT`), read by a

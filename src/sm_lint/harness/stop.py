@@ -20,6 +20,7 @@ from typing import List, Optional, Pattern, Tuple
 from sm_lint import pid1
 from sm_lint.contract import SHELLS
 from sm_lint.findings import Hit
+from sm_lint.harness.container_exec import exec_output
 from sm_lint.harness.job import Job, Limits
 from sm_lint.harness.lifecycle import Session
 from sm_lint.harness.outcome import Outcome, Timeline, exit_words, log_evidence
@@ -149,7 +150,7 @@ def read_masks(job: Job, host: str, proc: Path = Path("/proc")) -> Tuple[Optiona
     except OSError:
         pass
     try:
-        code, output = container.exec_run(["cat", "/proc/1/status"], demux=False)
+        code, output = exec_output(container, ["cat", "/proc/1/status"])
     except Exception as error:  # noqa: BLE001 - an exec that cannot start is just unavailable
         return None, f"no local /proc and `cat` could not run in the container: {' '.join(str(error).split())[:120]}"
     if code == 0:
