@@ -65,6 +65,13 @@ def test_job_name_too_long_says_limit_and_value() -> None:
     assert "64 characters" in message and "63" in message
 
 
+def test_image_uri_longer_than_the_service_takes() -> None:
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/"
+    assert _messages(_base(AppSpecification={"ImageUri": uri + "a" * (255 - len(uri))})) == []
+    (message,) = _messages(_base(AppSpecification={"ImageUri": uri + "a" * (256 - len(uri))}))
+    assert message.startswith("AppSpecification.ImageUri: 256 characters") and "255" in message
+
+
 # --- ContainerEntrypoint / ContainerArguments ------------------------------------------------
 
 @pytest.mark.parametrize("key", ["ContainerEntrypoint", "ContainerArguments"])
@@ -246,6 +253,7 @@ def test_service_model_limits_match_the_constants() -> None:
     shapes = botocore_loaders.create_loader().load_service_model("sagemaker", "service-2")["shapes"]
     assert (shapes["ProcessingJobName"]["max"], shapes["ProcessingJobName"]["pattern"]) == (
         jobspec.JOB_NAME_MAX, jobspec.JOB_NAME_PATTERN)
+    assert shapes["ImageUri"]["max"] == jobspec.IMAGE_URI_MAX
     for name in ("ContainerEntrypoint", "ContainerArguments"):
         assert (shapes[name]["min"], shapes[name]["max"]) == (1, jobspec.LIST_MAX)
     for name in ("ContainerEntrypointString", "ContainerArgument", "ProcessingEnvironmentValue",

@@ -42,6 +42,7 @@ DEFAULT_ROLE_ARN = "arn:aws:iam::000000000000:role/sm-lint-local"
 # Limits of the service model (botocore 1.43.11, sagemaker 2017-07-24), by shape name.
 JOB_NAME_MAX = 63  # ProcessingJobName
 JOB_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"  # ProcessingJobName, matched in full
+IMAGE_URI_MAX = 255  # ImageUri
 LIST_MAX = 100  # ContainerEntrypoint, ContainerArguments (min 1)
 ITEM_MAX = 256  # ContainerEntrypointString, ContainerArgument
 ENV_MAX = 100  # ProcessingEnvironmentMap
@@ -344,6 +345,8 @@ def validate(request: Mapping[str, Any]) -> List[Hit]:
     hits: List[Hit] = []
     hits += _check_job_name(request.get("ProcessingJobName"))
     app = _mapping(request.get("AppSpecification"))
+    if "ImageUri" in app:
+        hits += _check_string(app["ImageUri"], "AppSpecification.ImageUri", IMAGE_URI_MAX, "ImageUri")
     for key, item_shape in (("ContainerEntrypoint", "ContainerEntrypointString"),
                             ("ContainerArguments", "ContainerArgument")):
         if key in app:
