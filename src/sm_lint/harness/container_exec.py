@@ -17,7 +17,9 @@ FRAME_HEADER = struct.Struct(">BxxxL")  # the engine's multiplexed stream: strea
 
 
 def exec_output(container: Any, argv: List[str]) -> Tuple[int, bytes]:
-    """(exit code, stdout and stderr as they came); docker.errors.APIError when the engine refuses."""
+    """(exit code, stdout and stderr in the order the engine sent them: they are separate pipes, so a
+    line on stderr may come before one written earlier to stdout); docker.errors.APIError when the
+    engine refuses."""
     import docker.errors
     import requests
 
@@ -35,7 +37,7 @@ def exec_output(container: Any, argv: List[str]) -> Tuple[int, bytes]:
 
 
 def demultiplex(stream: bytes) -> bytes:
-    """The payloads of the engine's frames, stdout and stderr interleaved as written."""
+    """The payloads of the engine's frames, in the order they came."""
     output, offset = [], 0
     while offset + FRAME_HEADER.size <= len(stream):
         _, size = FRAME_HEADER.unpack_from(stream, offset)
