@@ -522,39 +522,62 @@ def _bench_corpus() -> List:
     return [pytest.param(f.text, id=f.path) for f in gen_corpus.generate(7, 60)]
 
 
+def _realworld_corpus() -> List:
+    """The hand-labelled public Dockerfiles of corpus/realworld, each with its repository folder
+    (the build context: SM105's fix edits the entrypoint scripts in it)."""
+    corpus = ROOT / "corpus" / "realworld"
+    return [pytest.param(path.relative_to(corpus), id=str(path.relative_to(corpus)))
+            for path in sorted(corpus.rglob("*")) if path.is_file() and "dockerfile" in path.name.lower()]
+
+
 @pytest.mark.skipif(buildkit is None, reason="needs BuildKit's parser")
 @pytest.mark.parametrize("text", _bench_corpus())
-def test_fix_on_the_bench_corpus(text: str) -> None:
+def test_fix_on_the_bench_corpus(text: str, tmp_path: Path) -> None:
     """The bench's realistic Dockerfiles (multi-stage CUDA builds, heredocs, long continuations,
-    Windows escapes, planted shell-form ENTRYPOINTs): whatever --fix --unsafe-fixes does, BuildKit
-    reads the same instructions on the same lines, the fixed ones in exec form, all others
-    unchanged, and a second run changes nothing."""
+    Windows escapes, planted shell-form ENTRYPOINTs)."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "Dockerfile").write_bytes(text.encode())
+    _assert_fix_keeps_buildkits_view(tmp_path, Path("Dockerfile"))
+
+
+@pytest.mark.skipif(buildkit is None, reason="needs BuildKit's parser")
+@pytest.mark.parametrize("relative", _realworld_corpus())
+def test_fix_on_the_real_world_corpus(relative: Path, tmp_path: Path) -> None:
+    """The 120 public Dockerfiles of corpus/realworld, fixed in a copy of their repository folder."""
+    repository = relative.parts[0]
+    shutil.copytree(ROOT / "corpus" / "realworld" / repository, tmp_path / repository)
+    (tmp_path / repository / ".git").mkdir()
+    _assert_fix_keeps_buildkits_view(tmp_path / repository, Path(*relative.parts[1:]))
+
+
+def _assert_fix_keeps_buildkits_view(folder: Path, dockerfile: Path) -> None:
+    """Whatever --fix --unsafe-fixes --fix-all-stages does, BuildKit reads the same instructions
+    on the same lines, the fixed ones in exec form, all others unchanged, and a second run
+    changes nothing."""
+    text = (folder / dockerfile).read_bytes().decode("utf-8", "surrogateescape")
     before = buildkit.parse_string(text)
-    folder = tempfile.mkdtemp()
     cwd = os.getcwd()
     try:
         os.chdir(folder)
-        os.mkdir(".git")
-        with open("Dockerfile", "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        outcome = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=True, unsafe=True)[0]
-        again = run_fix(["Dockerfile"], CheckOptions(), CATALOGUE, write_files=True, all_stages=True, unsafe=True)[0]
-        with open("Dockerfile", encoding="utf-8", newline="") as handle:
-            fixed = handle.read()
+        outcome = run_fix([str(dockerfile)], CheckOptions(), CATALOGUE, write_files=True, all_stages=True, unsafe=True)[0]
+        again = run_fix([str(dockerfile)], CheckOptions(), CATALOGUE, write_files=True, all_stages=True, unsafe=True)[0]
     finally:
         os.chdir(cwd)
-        shutil.rmtree(folder)
-    assert not again.changed, again.diff()
+    fixed = (folder / dockerfile).read_bytes().decode("utf-8", "surrogateescape")
+    assert not again.changed and not any(other.changed for other in again.others), again.diff()
     after = buildkit.parse_string(fixed)
     assert len(after) == len(before)
-    fixed_lines = {int(note.split(":", 1)[0]) for note in outcome.fixed}
-    assert outcome.changed == bool(fixed_lines)
+    noted = {int(note.split(":", 1)[0]) for note in outcome.fixed}
+    in_dockerfile = {int(note.split(":", 1)[0]) for note in outcome.fixed if " SM105 " not in note}
     for old, new in zip(before, after):
         assert (old.cmd, old.start_line, old.end_line, old.flags) == (new.cmd, new.start_line, new.end_line, new.flags)
-        if old.start_line in fixed_lines:
-            assert new.json and not old.json, (old, new)
+        if (old.value, old.json) != (new.value, new.json):
+            assert new.json and not old.json and old.start_line in noted, (old, new)
         else:
-            assert (old.value, old.json, old.heredocs) == (new.value, new.json, new.heredocs), (old, new)
+            assert old.start_line not in in_dockerfile and old.heredocs == new.heredocs, (old, new)
+    for script in outcome.others:  # SM105: `exec` added to an entrypoint script; sh still reads it
+        written = folder / script.path
+        assert subprocess.run(["sh", "-n", str(written)]).returncode == 0, script.diff()
 
 
 def test_unsafe_fix_over_continuation_lines_keeps_the_lines(tmp_path: Path) -> None:
