@@ -791,14 +791,22 @@ def test_isolated_hosts_reach_each_other_on_an_internal_network(images: Images, 
                                                                tmp_path: Path, docker_client: Any) -> None:
     """Under network isolation, several hosts still talk to each other (as on SageMaker), on a
     network that the engine marks internal: no route out through the host's NAT."""
+    import docker.errors
+
     seen: List[Dict[str, Any]] = []
+    # An earlier test's network may still be on its way out: only this run's counts.
+    earlier = {network.id for network in docker_client.networks.list(filters={"label": RUN_LABEL})}
 
     def watch() -> None:
         for _ in range(200):
-            found = docker_client.networks.list(filters={"label": RUN_LABEL})
-            if found:
-                found[0].reload()
-                seen.append(found[0].attrs)
+            for network in docker_client.networks.list(filters={"label": RUN_LABEL}):
+                if network.id in earlier:
+                    continue
+                try:
+                    network.reload()
+                except docker.errors.NotFound:
+                    continue
+                seen.append(network.attrs)
                 return
             time.sleep(0.05)
 
